@@ -1,0 +1,1 @@
+"""dicodec.cli"""

@@ -1,0 +1,551 @@
+"""The ``dicodec`` command line: a thin click layer over :mod:`dicodec.api`.
+
+Commands parse arguments, read and write files (:mod:`dicodec.cli.imagefiles`,
+:mod:`dicodec.cli.atomic`) and call the library; they hold no codec logic, so a script using
+``dicodec.encode`` and a shell using ``dicodec encode`` get the same bytes.
+
+Errors are handled in one place, :meth:`DicodecGroup.invoke`, so every command fails the same way:
+
+====  =====================================================================================
+code  meaning
+====  =====================================================================================
+0     success
+1     a :class:`~dicodec.errors.DicodecError`: bad input, corrupt bitstream, output exists,
+      unavailable feature. One line ``error: ...`` on stderr.
+2     usage error (unknown option, value out of range), reported by click.
+3     internal error (a bug): one line, and the traceback with ``DICODEC_DEBUG=1``.
+130   interrupted (Ctrl-C).
+====  =====================================================================================
+
+No output file is left behind on any of these: outputs are written last, atomically.
+
+``eval`` and ``train`` live in modules with heavy or optional dependencies, so they are registered
+lazily (:data:`LAZY_COMMANDS`): ``dicodec --help`` lists them without importing anything, and a
+missing module or dependency turns into a one-line error when the command is actually used.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import os
+import time
+import traceback
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+import dicodec
+from dicodec import api
+from dicodec.errors import DicodecError, UnavailableError
+
+from .atomic import atomic_write, check_output, is_stdio
+from .imagefiles import display_name, encode_image, extension_for, format_for, read_bytes, read_image
+
+EXIT_OK = 0
+EXIT_ERROR = 1  # a DicodecError: the user's input or environment, not a bug
+EXIT_USAGE = 2  # click's own code for usage errors
+EXIT_INTERNAL = 3
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
+
+DEBUG_ENV = "DICODEC_DEBUG"
+DEVICES = ("auto", "cpu", "cuda")
+DECODE_MODES = ("fast", "generative")
+IMAGE_FORMATS = ("png", "jpeg", "webp", "tiff", "ppm")
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+# ----------------------------------------------------------------------------------------------
+# Lazy commands and the single error handler
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LazyCommand:
+    """A command imported only when used.
+
+    Attributes:
+        target: ``"module:attribute"`` naming a :class:`click.Command`.
+        short_help: shown by ``dicodec --help`` without importing ``target``.
+        extra: the optional-dependency group that provides its imports, named in the error message.
+    """
+
+    target: str
+    short_help: str
+    extra: str | None = None
+
+
+LAZY_COMMANDS: dict[str, LazyCommand] = {
+    "eval": LazyCommand(
+        "dicodec.eval.cli:eval_command", "Measure rate-distortion of dicodec and baselines.", extra="eval"
+    ),
+    "train": LazyCommand(
+        "dicodec.codec.train:train_command", "Train (or continue training) a codec on a folder of images."
+    ),
+}
+
+
+class DicodecGroup(click.Group):
+    """A click group with lazily imported commands and one place that turns errors into exit codes."""
+
+    def __init__(self, *args: Any, lazy_commands: Mapping[str, LazyCommand] | None = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.lazy_commands: dict[str, LazyCommand] = dict(lazy_commands or {})
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(self.lazy_commands))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.commands or cmd_name not in self.lazy_commands:
+            return super().get_command(ctx, cmd_name)
+        return _load_lazy(cmd_name, self.lazy_commands[cmd_name])
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """Like click's, but lazy commands show their stored help instead of being imported."""
+        rows: list[tuple[str, str]] = []
+        limit = formatter.width - 6 - max((len(n) for n in self.list_commands(ctx)), default=0)
+        for name in self.list_commands(ctx):
+            if name in self.commands:
+                cmd = self.commands[name]
+                if cmd.hidden:
+                    continue
+                rows.append((name, cmd.get_short_help_str(limit)))
+            else:
+                rows.append((name, self.lazy_commands[name].short_help))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the command; map every failure to one stderr line and a documented exit code."""
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise  # usage errors and explicit exits: click reports them itself
+        except BrokenPipeError:
+            raise  # the reader went away (``| head``); click exits quietly
+        except DicodecError as exc:
+            _print_traceback_if_debugging()
+            _fail(ctx, f"error: {_message(exc)}", EXIT_ERROR)
+        except KeyboardInterrupt:
+            _fail(ctx, "interrupted", EXIT_INTERRUPTED)
+        except Exception as exc:
+            _print_traceback_if_debugging()
+            hint = "" if _debugging() else f" (rerun with {DEBUG_ENV}=1 to see the traceback)"
+            _fail(ctx, f"internal error: {type(exc).__name__}: {_one_line(exc)}{hint}", EXIT_INTERNAL)
+
+
+def _load_lazy(name: str, spec: LazyCommand) -> click.Command:
+    """Import a lazy command, or return a stand-in that explains why it is not available."""
+    module_name, _, attr = spec.target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+        command = getattr(module, attr)
+    except ModuleNotFoundError as exc:
+        missing = exc.name or ""
+        if missing and (module_name == missing or module_name.startswith(missing + ".")):
+            reason = "it is not part of this installation"
+        elif missing.partition(".")[0] == "dicodec":
+            reason = f"it could not be loaded: no module named {missing!r}"
+        else:
+            reason = f"it needs the Python package {missing!r}"
+            if spec.extra:
+                reason += (
+                    f" (install dicodec with the '{spec.extra}' extra: pip install 'dicodec[{spec.extra}]')"
+                )
+        return _unavailable_command(name, reason)
+    except (ImportError, AttributeError) as exc:
+        return _unavailable_command(name, f"it could not be loaded: {_one_line(exc)}")
+    if not isinstance(command, click.Command):
+        return _unavailable_command(name, f"{spec.target} is not a click command")
+    return command
+
+
+def _unavailable_command(name: str, reason: str) -> click.Command:
+    """A command that accepts any arguments (even --help) and fails with ``reason``."""
+
+    def callback(args: Sequence[str]) -> NoReturn:
+        raise UnavailableError(f"'dicodec {name}' is not available: {reason}")
+
+    return click.Command(
+        name,
+        callback=callback,
+        params=[click.Argument(["args"], nargs=-1, type=click.UNPROCESSED)],
+        context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+        add_help_option=False,
+        help=f"Not available: {reason}.",
+    )
+
+
+def _fail(ctx: click.Context, line: str, code: int) -> NoReturn:
+    click.echo(line, err=True)
+    ctx.exit(code)
+    raise AssertionError("unreachable")  # ctx.exit raises; this keeps type checkers honest
+
+
+def _debugging() -> bool:
+    return os.environ.get(DEBUG_ENV, "") not in ("", "0")
+
+
+def _print_traceback_if_debugging() -> None:
+    if _debugging():
+        traceback.print_exc()
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _message(exc: DicodecError) -> str:
+    """The one-line message, prefixed with the file it concerns when a command recorded it."""
+    text = _one_line(exc)
+    source = getattr(exc, "dicodec_source", None)
+    if source and not text.startswith(source):
+        text = f"{source}: {text}"
+    return text
+
+
+@contextlib.contextmanager
+def _about(source: str) -> Iterator[None]:
+    """Record which file a library error concerns, so the message can name it."""
+    try:
+        yield
+    except DicodecError as exc:
+        if getattr(exc, "dicodec_source", None) is None:
+            exc.dicodec_source = source  # type: ignore[attr-defined]
+        raise
+
+
+# ----------------------------------------------------------------------------------------------
+# Formatting helpers
+# ----------------------------------------------------------------------------------------------
+
+
+def _human_size(n: int) -> str:
+    """Decimal units (1 KB = 1000 bytes), as file managers and ``ls -h --si`` show them."""
+    if n < 1000:
+        return f"{n} B"
+    value = float(n)
+    units = ("KB", "MB", "GB")
+    for i, unit in enumerate(units):
+        value /= 1000
+        if value < 1000 or i == len(units) - 1:
+            return f"{value:.1f} {unit}"
+    raise AssertionError("unreachable")
+
+
+def _version_text(v: Any) -> str:
+    if isinstance(v, (tuple, list)):
+        return ".".join(str(x) for x in v)
+    return str(v)
+
+
+def _default_output(input_path: str, suffix: str) -> str:
+    """``photo.png`` -> ``photo.dic``; stdin input goes to stdout."""
+    if is_stdio(input_path):
+        return "-"
+    return os.fspath(Path(input_path).with_suffix(suffix))
+
+
+# ----------------------------------------------------------------------------------------------
+# Commands
+# ----------------------------------------------------------------------------------------------
+
+
+@click.group(
+    cls=DicodecGroup,
+    lazy_commands=LAZY_COMMANDS,
+    context_settings=CONTEXT_SETTINGS,
+    help="""dicodec: a neural image codec (32x latents, bit-exact entropy coding).
+
+\b
+Examples:
+  dicodec encode photo.png                   # writes photo.dic
+  dicodec decode photo.dic -o photo.png
+  dicodec info photo.dic
+  cat photo.png | dicodec encode - -q 60 > photo.dic
+
+\b
+Exit codes: 0 ok, 1 error (one line on stderr), 2 usage error,
+            3 internal error (set DICODEC_DEBUG=1 for the traceback), 130 interrupted.
+""",
+)
+@click.version_option(
+    dicodec.__version__, "-V", "--version", prog_name="dicodec", message="%(prog)s %(version)s"
+)
+def cli() -> None:
+    """The dicodec command group (help text above)."""
+
+
+@cli.command(
+    help="""Compress an image file to a .dic bitstream.
+
+IN is a PNG, JPEG, WebP, TIFF or PPM/PGM file, or - for stdin. Gray, palette and CMYK images are
+converted to RGB; an EXIF orientation is applied so the coded image is the one a viewer shows.
+A one-line summary goes to stderr.
+
+\b
+Examples:
+  dicodec encode photo.png                    # -> photo.dic
+  dicodec encode photo.png -o small.dic -q 40
+  dicodec encode scan.tif --bit-depth reduce --alpha drop
+  dicodec encode - -o - < photo.png > photo.dic
+"""
+)
+@click.argument("input_path", metavar="IN", type=click.Path(allow_dash=True))
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(allow_dash=True),
+    default=None,
+    help="Output file, - for stdout. Default: IN with its suffix replaced by .dic (stdout for stdin).",
+)
+@click.option(
+    "-q",
+    "--quality",
+    type=click.IntRange(0, 100),
+    default=75,
+    show_default=True,
+    help="0 (smallest file) to 100 (best quality); file size grows with it.",
+)
+@click.option(
+    "--tile-size",
+    type=int,
+    default=None,
+    metavar="PIXELS",
+    help="Tile side, a multiple of 128 from 128 to 4096; default: the library's (2048). Smaller tiles "
+    "bound decoder memory on large images at a small cost in size.",
+)
+@click.option(
+    "--model",
+    default=None,
+    metavar="NAME",
+    help="Codec preset; default: the registry's default. See 'dicodec models'.",
+)
+@click.option(
+    "--device",
+    type=click.Choice(DEVICES),
+    default="auto",
+    show_default=True,
+    help="Where to run the codec; auto picks CUDA when available.",
+)
+@click.option(
+    "--alpha",
+    type=click.Choice(["error", "drop"]),
+    default="error",
+    show_default=True,
+    help=(
+        "Images with transparent pixels: error, or drop the alpha channel (colours kept as stored, "
+        "not composited). A fully opaque alpha channel is always dropped."
+    ),
+)
+@click.option(
+    "--bit-depth",
+    type=click.Choice(["error", "reduce"]),
+    default="error",
+    show_default=True,
+    help="Images with 16 bits per channel: error, or reduce them to 8 bits.",
+)
+@click.option("-f", "--force", is_flag=True, help="Overwrite the output file if it exists.")
+@click.option("--quiet", is_flag=True, help="Do not print the summary line.")
+def encode(
+    input_path: str,
+    output: str | None,
+    quality: int,
+    tile_size: int | None,
+    model: str | None,
+    device: str,
+    alpha: str,
+    bit_depth: str,
+    force: bool,
+    quiet: bool,
+) -> None:
+    out = output if output is not None else _default_output(input_path, ".dic")
+    src = display_name(input_path)
+    image = read_image(input_path, alpha=alpha, bit_depth=bit_depth)  # type: ignore[arg-type]
+    check_output(out, force)  # before the slow part, so a refusal costs no waiting
+    tile = {} if tile_size is None else {"tile_size": tile_size}  # only passed when asked for
+    start = time.perf_counter()
+    with _about(src):
+        data = api.encode(image, quality, model=model, device=device, **tile)
+    elapsed = time.perf_counter() - start
+    atomic_write(out, data, force=force)
+    if not quiet:
+        h, w = image.shape[:2]
+        bpp = 8 * len(data) / (w * h)
+        click.echo(
+            f"{src} -> {display_name(out, output=True)}: {w}x{h}, {_human_size(len(data))}, "
+            f"{bpp:.3f} bpp, q={quality}, {elapsed:.2f} s",
+            err=True,
+        )
+
+
+@cli.command(
+    help="""Decompress a .dic bitstream to an image file.
+
+IN is a .dic file, or - for stdin. The output format comes from --format, else from the output's
+extension (.png .jpg .webp .tif .ppm); stdout and names without an extension get PNG. JPEG is
+written at quality 95 (4:4:4), WebP losslessly.
+
+\b
+Examples:
+  dicodec decode photo.dic                    # -> photo.png
+  dicodec decode photo.dic -o photo.webp
+  dicodec decode photo.dic --mode generative -o sharp.png
+  dicodec decode - --format ppm < photo.dic > photo.ppm
+"""
+)
+@click.argument("input_path", metavar="IN", type=click.Path(allow_dash=True))
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(allow_dash=True),
+    default=None,
+    help="Output image, - for stdout. Default: IN with the format's suffix (stdout for stdin).",
+)
+@click.option(
+    "--mode",
+    type=click.Choice(DECODE_MODES),
+    default="fast",
+    show_default=True,
+    help="fast: synthesis transform only; generative: Diffusion Transformer decoder (needs its weights).",
+)
+@click.option(
+    "--device",
+    type=click.Choice(DEVICES),
+    default="auto",
+    show_default=True,
+    help="Where to run the codec; auto picks CUDA when available.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(IMAGE_FORMATS, case_sensitive=False),
+    default=None,
+    help="Output image format; default from the output's extension, png for stdout.",
+)
+@click.option("-f", "--force", is_flag=True, help="Overwrite the output file if it exists.")
+@click.option("--quiet", is_flag=True, help="Do not print the summary line.")
+def decode(
+    input_path: str, output: str | None, mode: str, device: str, fmt: str | None, force: bool, quiet: bool
+) -> None:
+    if output is None:
+        output = _default_output(input_path, extension_for(fmt or "png"))
+    fmt_name = format_for(output, fmt)
+    src = display_name(input_path)
+    data = read_bytes(input_path)
+    check_output(output, force)  # before the slow part, so a refusal costs no waiting
+    start = time.perf_counter()
+    with _about(src):
+        image = api.decode(data, mode=mode, device=device, output="numpy")  # type: ignore[arg-type]
+    elapsed = time.perf_counter() - start
+    atomic_write(output, encode_image(image, fmt_name), force=force)
+    if not quiet:
+        h, w = image.shape[:2]
+        click.echo(
+            f"{src} -> {display_name(output, output=True)}: {w}x{h}, {fmt_name}, {mode}, {elapsed:.2f} s",
+            err=True,
+        )
+
+
+@cli.command(
+    help="""Show a .dic file's header without decoding it.
+
+Prints size, bpp, model, weights hash, format version, quality, dimensions and tiles. No model is
+loaded, so it is instant; FILE may be - for stdin.
+
+\b
+Examples:
+  dicodec info photo.dic
+  dicodec info --json photo.dic | jq .bpp
+"""
+)
+@click.argument("file", type=click.Path(allow_dash=True))
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the header as a JSON object (the keys of dicodec.inspect, plus 'file').",
+)
+def info(file: str, as_json: bool) -> None:
+    name = display_name(file)
+    data = read_bytes(file)
+    with _about(name):
+        header = api.inspect(data)
+    if as_json:
+        click.echo(json.dumps({"file": name, **header}, indent=2, default=str))
+        return
+    g = header.get
+    tiles = f"{g('num_tiles', '?')} of {g('tile_size', '?')} px, {g('num_slices', '?')} slices"
+    bpp = g("bpp")
+    size = g("size_bytes", len(data))
+    rows = [
+        ("file", name),
+        ("dimensions", f"{g('width', '?')}x{g('height', '?')}"),
+        (
+            "size",
+            f"{size} bytes ({_human_size(int(size))})" + (f", {bpp:.4f} bpp" if bpp is not None else ""),
+        ),
+        ("quality", f"{g('quality', '?')}"),
+        ("model", f"{g('model', '?')}"),
+        ("weights", f"{g('weights_hash', '?')}"),
+        ("format", f"version {_version_text(g('version', '?'))}"),
+        ("tiles", tiles),
+    ]
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        click.echo(f"{key:<{width}}  {value}")
+
+
+@cli.command(
+    help="""List the codec presets this installation knows.
+
+\b
+Examples:
+  dicodec models
+  dicodec models --json
+"""
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the registry as a JSON list (the keys of dicodec.list_models).",
+)
+def models(as_json: bool) -> None:
+    entries = api.list_models()
+    if as_json:
+        click.echo(json.dumps(entries, indent=2, default=str))
+        return
+    if not entries:
+        click.echo("no codec models are registered (no weights are installed)", err=True)
+        return
+    header = ("NAME", "DEFAULT", "FORMAT", "DECODE MODES", "DESCRIPTION")
+    rows = [
+        (
+            str(m.get("name", "?")),
+            "yes" if m.get("default") else "",
+            _version_text(m.get("bitstream_version", "?")),
+            ",".join(m.get("decode_modes") or []),
+            str(m.get("description", "")),
+        )
+        for m in entries
+    ]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
+    for row in [header, *rows]:
+        cells = [c.ljust(w) for c, w in zip(row[:-1], widths, strict=True)]
+        click.echo("  ".join([*cells, row[-1]]).rstrip())
+
+
+def main() -> None:
+    """Entry point for ``python -m dicodec.cli.main``."""
+    cli()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,35 @@
+"""Typed, frozen configurations of codec presets (named like DiT's ``DiT_XL_2``)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class CodecConfig:
+    """Architecture of a 32x hyperprior image codec.
+
+    The quality range is covered by ``levels`` learned gain vectors (Cui et al., "Asymmetric Gained Deep
+    Image Compression With Continuous Rate Adaptation", CVPR 2021), interpolated geometrically between
+    neighbours, each trained at the rate-distortion trade-off ``lambda`` of its level.
+    """
+
+    channels: int = 160  # N: width of the transforms; 160 keeps the shipped fp16 file small
+    latent_channels: int = 320  # M: channels of the 32x latent, as in ELIC/DiT-IC's auxiliary codec
+    hyper_channels: int = 128  # channels of z (128x downscaled); z costs a few % of the bits
+    num_slices: int = 5  # channel-context slices of 64 channels (Minnen & Singh 2020)
+    slice_hidden: int = 128  # width of the exact slice networks
+    levels: int = 8  # gain vectors spanning quality 0..100
+    lambda_min: float = 0.0008  # rate-distortion trade-off at quality 0 (distortion in 255^2 MSE units)
+    lambda_max: float = 0.12  # ... and at quality 100
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+PRESETS: dict[str, CodecConfig] = {
+    "hp32": CodecConfig(),
+    # A few-kilobyte model for tests and CPU smoke runs: same code paths, tiny widths.
+    "tiny": CodecConfig(channels=16, latent_channels=32, hyper_channels=16, num_slices=2, slice_hidden=16,
+                        levels=3),
+}  # fmt: skip

@@ -1,0 +1,266 @@
+"""Hyperprior latent codec with channel-conditional context and integer-exact entropy parameters.
+
+The structure is the mean-scale hyperprior of Minnen et al. ("Joint Autoregressive and Hierarchical
+Priors for Learned Image Compression", NeurIPS 2018) with the channel-wise autoregressive context of
+Minnen & Singh ("Channel-wise Autoregressive Entropy Models for Learned Image Compression", ICIP 2020):
+the latent is cut into slices along channels, and the mean and scale of slice ``i`` are predicted from
+the hyperprior features and the already decoded slices ``< i``. Channel context adds no sequential
+spatial steps, so decoding stays a handful of convolutions.
+
+Everything that chooses a CDF (hyper-synthesis and slice networks) is built from
+:class:`~dicodec.codec.fixed_point.ExactConv2d`, so the scale index and the mean of every symbol are
+integers computed exactly on any device. The scale is predicted as a fixed-point natural log and mapped
+to one of ``SCALE_LEVELS`` CDF tables by integer arithmetic; the CDF tables themselves are integer
+buffers stored in the weights file.
+
+Workflow (as in CompressAI): train with :meth:`forward`; call :meth:`update` once to freeze the integer
+weights and build the CDF tables; then :meth:`compress` / :meth:`decompress`.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from dicodec.codec import rans
+from dicodec.codec.fixed_point import (
+    ACT_BITS,
+    ACT_LIMIT,
+    ExactConv2d,
+    ExactSequential,
+    PixelShuffleUp,
+    fake_quantize,
+    quantize_activation_exact,
+    ste_round,
+)
+from dicodec.codec.timing import section
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from compressai.entropy_models import EntropyBottleneck, GaussianConditional
+
+# Scale table: sigma_j = exp(LOG_SCALE_MIN + j * LOG_SCALE_STEP), j = 0..SCALE_LEVELS-1.
+# A step of 1/8 in log-scale costs under 0.1% in rate against continuous scales; both ends are
+# multiples of the fixed-point resolution so the index is pure integer arithmetic.
+LOG_SCALE_MIN = -2.5  # sigma 0.082: below this the bin [-0.5, 0.5] already holds ~100% of the mass
+LOG_SCALE_STEP = 0.125
+SCALE_LEVELS = 64  # top: exp(5.375) = 216
+LOG_SCALE_MAX = LOG_SCALE_MIN + LOG_SCALE_STEP * (SCALE_LEVELS - 1)
+SYMBOL_LIMIT = 4000  # |round(y - mu)| bound; a larger decoded symbol means a corrupt stream
+LIKELIHOOD_BOUND = 1e-9
+
+_ONE = float(2**ACT_BITS)
+_LS_MIN_INT = int(LOG_SCALE_MIN * _ONE)
+_LS_STEP_INT = int(LOG_SCALE_STEP * _ONE)
+
+
+def scale_table() -> Tensor:
+    return torch.exp(LOG_SCALE_MIN + LOG_SCALE_STEP * torch.arange(SCALE_LEVELS, dtype=torch.float64)).float()
+
+
+def scale_index_exact(log_scale_int: Tensor) -> Tensor:
+    """Nearest scale-table entry for a fixed-point log-scale, in exact integer arithmetic."""
+    idx = torch.floor((log_scale_int - _LS_MIN_INT + _LS_STEP_INT // 2) / _LS_STEP_INT)
+    return torch.clamp(idx, 0, SCALE_LEVELS - 1).to(torch.int32)
+
+
+def gaussian_likelihood(y: Tensor, mean: Tensor, scale: Tensor) -> Tensor:
+    """P(round(y) bin) under N(mean, scale^2): Phi((|y-m|+.5)/s) - Phi((|y-m|-.5)/s), computed stably."""
+    v = torch.abs(y - mean)
+    c = -(2**-0.5)
+    upper = 0.5 * torch.erfc(c * (0.5 - v) / scale)
+    lower = 0.5 * torch.erfc(c * (-0.5 - v) / scale)
+    return torch.clamp(upper - lower, min=LIKELIHOOD_BOUND)
+
+
+def _bound_ste(x: Tensor, lo: float, hi: float) -> Tensor:
+    return x + (x.clamp(lo, hi) - x).detach()
+
+
+class LatentCodec(nn.Module):
+    """Entropy model and coder for the (gain-scaled) analysis latent ``y``.
+
+    Args:
+        latent_channels: channels of ``y`` (M).
+        hyper_channels: channels of the hyper-latent ``z`` (downscaled 4x more than ``y``).
+        num_slices: channel slices of ``y`` coded one after another.
+        slice_hidden: width of the slice networks.
+    """
+
+    def __init__(self, latent_channels: int, hyper_channels: int, num_slices: int, slice_hidden: int):
+        super().__init__()
+        if latent_channels % num_slices:
+            raise ValueError("latent_channels must be divisible by num_slices")
+        self.num_slices = num_slices
+        self.slice_channels = latent_channels // num_slices
+        m, h = latent_channels, hyper_channels
+        # Hyper-analysis runs only in the encoder: plain float layers are fine.
+        self.hyper_analysis = nn.Sequential(
+            nn.Conv2d(m, h, 3, padding=1),
+            nn.LeakyReLU(0.125),
+            nn.Conv2d(h, h, 5, stride=2, padding=2),
+            nn.LeakyReLU(0.125),
+            nn.Conv2d(h, h, 5, stride=2, padding=2),
+        )
+        self.entropy_bottleneck = EntropyBottleneck(h)
+        hyper_out = 2 * h
+        self.hyper_synthesis = ExactSequential(
+            ExactConv2d(h, h, 3),
+            PixelShuffleUp(h, h),
+            PixelShuffleUp(h, h),
+            ExactConv2d(h, hyper_out, 3),
+        )
+        c = self.slice_channels
+        self.slice_nets = nn.ModuleList(
+            ExactSequential(
+                ExactConv2d(hyper_out + i * c, slice_hidden, 3),
+                ExactConv2d(slice_hidden, slice_hidden, 3),
+                ExactConv2d(slice_hidden, 2 * c, 3, activation=False),
+            )
+            for i in range(num_slices)
+        )
+        self.gaussian = GaussianConditional(scale_table().tolist())
+
+    # ------------------------------------------------------------------ training
+    def forward(self, y: Tensor) -> dict[str, Tensor]:
+        """Noisy-rate / straight-through forward pass.
+
+        Returns ``y_hat`` (what the decoder will see, with straight-through gradients) and the
+        likelihoods of ``y`` and ``z`` for the rate term.
+        """
+        z = self.hyper_analysis(y)
+        _, z_likelihoods = self.entropy_bottleneck(z)
+        z_offset = self.entropy_bottleneck._get_medians()
+        z_hat = ste_round(z - z_offset) + z_offset
+        hyper = self.hyper_synthesis(z_hat)[..., : y.shape[-2], : y.shape[-1]]
+        y_hat_slices: list[Tensor] = []
+        likelihoods = []
+        for i, y_i in enumerate(y.chunk(self.num_slices, 1)):
+            params = self.slice_nets[i](torch.cat([hyper, *y_hat_slices], 1))
+            mean, log_scale = params.chunk(2, 1)
+            mean = fake_quantize(mean, ACT_BITS, ACT_LIMIT)
+            scale = torch.exp(_bound_ste(log_scale, LOG_SCALE_MIN, LOG_SCALE_MAX))
+            noisy = y_i + torch.empty_like(y_i).uniform_(-0.5, 0.5)
+            likelihoods.append(gaussian_likelihood(noisy, mean, scale))
+            y_hat_slices.append(ste_round(y_i - mean) + mean)
+        return {
+            "y_hat": torch.cat(y_hat_slices, 1),
+            "likelihoods": {"y": torch.cat(likelihoods, 1), "z": z_likelihoods},
+        }
+
+    def aux_loss(self) -> Tensor:
+        return self.entropy_bottleneck.loss()
+
+    # ------------------------------------------------------------------ freezing
+    def update(self) -> None:
+        """Freeze integer weights and build the integer CDF tables (call once after training)."""
+        self.hyper_synthesis.freeze()
+        for net in self.slice_nets:
+            net.freeze()
+        eb = self.entropy_bottleneck
+        with torch.no_grad():  # round the quantiles to what an fp16 weights file holds, then tabulate
+            eb.quantiles.copy_(eb.quantiles.half().float())
+        eb.update(force=True)
+        self.gaussian.update_scale_table(scale_table(), force=True)
+        self._tables = None
+
+    def resize_buffers_for(self, state: dict[str, Tensor], prefix: str) -> None:
+        """Give CDF and integer-weight buffers the shapes found in ``state`` before ``load_state_dict``."""
+        for name, buf in list(self.named_buffers()):
+            key = prefix + name
+            if key in state and state[key].shape != buf.shape:
+                owner = self.get_submodule(name.rsplit(".", 1)[0]) if "." in name else self
+                setattr(owner, name.rsplit(".", 1)[-1], torch.empty_like(state[key], device=buf.device))
+        self._tables = None
+
+    def _coding_tables(self) -> tuple[rans.CdfTables, rans.CdfTables]:
+        if getattr(self, "_tables", None) is None:
+            eb, gc = self.entropy_bottleneck, self.gaussian
+            if eb._quantized_cdf.numel() == 0 or gc._quantized_cdf.numel() == 0:
+                raise RuntimeError("LatentCodec.update() must run before compress/decompress")
+            self._tables = (
+                rans.CdfTables(eb._quantized_cdf, eb._cdf_length, eb._offset),
+                rans.CdfTables(gc._quantized_cdf, gc._cdf_length, gc._offset),
+            )
+        return self._tables
+
+    # ------------------------------------------------------------------ coding
+    def _z_medians(self, device: torch.device) -> Tensor:
+        return self.entropy_bottleneck._get_medians().detach().to(device).float().view(1, -1, 1, 1)
+
+    def _slice_params(self, i: int, hyper_int: Tensor, y_hat_ints: list[Tensor]) -> tuple[Tensor, Tensor]:
+        params = self.slice_nets[i].forward_exact(torch.cat([hyper_int, *y_hat_ints], 1))
+        mean_int, log_scale_int = params.chunk(2, 1)
+        return mean_int, scale_index_exact(log_scale_int)
+
+    @torch.no_grad()
+    def compress(self, y: Tensor) -> list[bytes]:
+        """Code one latent ``(1, M, h, w)``; returns ``[z_string, y_slice_0, ..., y_slice_{S-1}]``."""
+        if y.shape[0] != 1:
+            raise ValueError("compress codes one latent at a time")
+        z_tables, y_tables = self._coding_tables()
+        with section("network"):
+            z = self.hyper_analysis(y.float())
+            medians = self._z_medians(z.device)
+            z_symbols = torch.round(z - medians)
+        z_channel = torch.arange(z.shape[1], dtype=torch.int32).view(1, -1, 1, 1).expand(z.shape)
+        with section("rans"):
+            strings = [rans.encode(z_symbols.cpu().numpy(), z_channel.numpy(), z_tables)]
+        with section("exact_params"):
+            hyper_int = self.hyper_synthesis.forward_exact(quantize_activation_exact(z_symbols + medians))
+            hyper_int = hyper_int[..., : y.shape[-2], : y.shape[-1]]
+        y_hat_ints: list[Tensor] = []
+        for i, y_i in enumerate(y.chunk(self.num_slices, 1)):
+            with section("exact_params"):
+                mean_int, index = self._slice_params(i, hyper_int, y_hat_ints)
+                symbols = torch.round(y_i.double() - mean_int / _ONE).clamp(-SYMBOL_LIMIT, SYMBOL_LIMIT)
+            with section("rans"):
+                strings.append(rans.encode(symbols.cpu().numpy(), index.cpu().numpy(), y_tables))
+            y_hat_ints.append(self._next_context(symbols, mean_int))
+        return strings
+
+    @staticmethod
+    def _next_context(symbols: Tensor, mean_int: Tensor) -> Tensor:
+        return torch.clamp(symbols * _ONE + mean_int, -ACT_LIMIT, ACT_LIMIT)
+
+    @torch.no_grad()
+    def decompress(self, strings: list[bytes], latent_shape: tuple[int, int], device: torch.device) -> Tensor:
+        """Decode ``[z, y_0..y_{S-1}]`` strings into ``y_hat`` of shape ``(1, M, h, w)`` (float32).
+
+        Raises:
+            ValueError: the strings decode to symbols no encoder can produce (corrupt data).
+        """
+        if len(strings) != self.num_slices + 1:
+            raise ValueError(f"expected {self.num_slices + 1} strings, got {len(strings)}")
+        h, w = latent_shape
+        z_tables, y_tables = self._coding_tables()
+        zc = self.entropy_bottleneck.quantiles.shape[0]
+        zh, zw = math.ceil(h / 4), math.ceil(w / 4)
+        z_channel = np.broadcast_to(np.arange(zc, dtype=np.int32).reshape(1, -1, 1, 1), (1, zc, zh, zw))
+        with section("rans"):
+            z_symbols = torch.from_numpy(rans.decode(strings[0], z_channel, z_tables)).to(
+                device, torch.float32
+            )
+        with section("exact_params"):
+            hyper_int = self.hyper_synthesis.forward_exact(
+                quantize_activation_exact(z_symbols + self._z_medians(device))
+            )
+            hyper_int = hyper_int[..., :h, :w]
+        y_hat_ints: list[Tensor] = []
+        out = []
+        for i in range(self.num_slices):
+            with section("exact_params"):
+                mean_int, index = self._slice_params(i, hyper_int, y_hat_ints)
+                index = index.cpu().numpy()
+            with section("rans"):
+                symbols = torch.from_numpy(rans.decode(strings[i + 1], index, y_tables))
+            if symbols.numel() and symbols.abs().max() > SYMBOL_LIMIT:
+                raise ValueError("latent symbol out of range")
+            symbols = symbols.to(device, torch.float64)
+            out.append(symbols + mean_int / _ONE)
+            y_hat_ints.append(self._next_context(symbols, mean_int))
+        return torch.cat(out, 1).float()

@@ -1,0 +1,125 @@
+"""The 32x variable-rate hyperprior image codec (the fast, non-generative path of dicodec).
+
+Contract (CompressAI's): ``forward(x, quality) -> {"x_hat", "likelihoods"}`` for training,
+``update()`` once after training, ``compress(x, quality) -> strings``, ``decompress(strings, shape,
+quality) -> x_hat``. ``x`` here is one tile whose sides are multiples of :data:`PAD_MULTIPLE`; padding
+and tiling of whole images live in :mod:`dicodec.codec.tiling`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from dicodec.codec.config import CodecConfig
+from dicodec.codec.latent_codec import LatentCodec
+from dicodec.codec.timing import section
+from dicodec.codec.transforms import DOWNSCALE, analysis_transform, synthesis_transform
+
+PAD_MULTIPLE = DOWNSCALE * 4  # z is 4x coarser than y: 128 px
+
+
+def quality_to_level(quality: float | Tensor, levels: int) -> Tensor:
+    """Map quality 0..100 to a continuous gain level 0..levels-1."""
+    q = torch.as_tensor(quality, dtype=torch.float32)
+    return torch.clamp(q, 0, 100) / 100.0 * (levels - 1)
+
+
+class ImageCodec(nn.Module):
+    """Analysis transform, gain units, latent codec and synthesis transform.
+
+    Args:
+        config: architecture (see :class:`~dicodec.codec.config.CodecConfig`).
+    """
+
+    def __init__(self, config: CodecConfig):
+        super().__init__()
+        self.config = config
+        m = config.latent_channels
+        self.analysis = analysis_transform(config.channels, m)
+        self.synthesis = synthesis_transform(config.channels, m)
+        self.latent_codec = LatentCodec(m, config.hyper_channels, config.num_slices, config.slice_hidden)
+        # Gains start at (lambda / lambda_mid)^(1/2): the MSE-optimal quantization step scales as
+        # lambda^(-1/2), so this is where training would move them first.
+        lam = self.level_lambdas()
+        init = 0.5 * torch.log(lam / lam[len(lam) // 2])
+        self.log_gain = nn.Parameter(init.view(-1, 1).repeat(1, m).clone())
+        self.log_inverse_gain = nn.Parameter(-init.view(-1, 1).repeat(1, m).clone())
+
+    def level_lambdas(self) -> Tensor:
+        c = self.config
+        t = torch.linspace(0, 1, c.levels, dtype=torch.float64)
+        return torch.exp(
+            math.log(c.lambda_min) + t * (math.log(c.lambda_max) - math.log(c.lambda_min))
+        ).float()
+
+    def lambda_at(self, level: Tensor) -> Tensor:
+        """Rate-distortion trade-off at a continuous level (log-linear between levels)."""
+        c = self.config
+        t = level / max(c.levels - 1, 1)
+        return torch.exp(math.log(c.lambda_min) + t * (math.log(c.lambda_max) - math.log(c.lambda_min)))
+
+    def _interp(self, table: Tensor, level: Tensor) -> Tensor:
+        level = level.to(table.device).reshape(-1).float()
+        lo = torch.clamp(level.floor().long(), 0, self.config.levels - 1)
+        hi = torch.clamp(lo + 1, max=self.config.levels - 1)
+        frac = (level - lo.float()).unsqueeze(1)
+        return torch.exp((1 - frac) * table[lo] + frac * table[hi]).unsqueeze(-1).unsqueeze(-1)
+
+    def gains(self, level: Tensor) -> tuple[Tensor, Tensor]:
+        """Per-channel gain and inverse gain, shaped (B, M, 1, 1), for continuous levels (B,)."""
+        return self._interp(self.log_gain, level), self._interp(self.log_inverse_gain, level)
+
+    def forward(self, x: Tensor, level: Tensor) -> dict:
+        """Training pass on a batch of crops with one continuous level per sample."""
+        gain, inverse_gain = self.gains(level)
+        y = self.analysis(x) * gain
+        out = self.latent_codec(y)
+        x_hat = self.synthesis(out["y_hat"] * inverse_gain)
+        return {"x_hat": x_hat, "likelihoods": out["likelihoods"]}
+
+    def aux_loss(self) -> Tensor:
+        return self.latent_codec.aux_loss()
+
+    def update(self) -> None:
+        """Freeze the integer entropy-parameter networks and CDF tables."""
+        self.latent_codec.update()
+
+    # ------------------------------------------------------------------ coding of one tile
+    def _check_tile(self, x: Tensor) -> None:
+        if x.dim() != 4 or x.shape[0] != 1 or x.shape[1] != 3:
+            raise ValueError(f"expected a (1, 3, H, W) tile, got {tuple(x.shape)}")
+        if x.shape[-2] % PAD_MULTIPLE or x.shape[-1] % PAD_MULTIPLE:
+            raise ValueError(f"tile sides must be multiples of {PAD_MULTIPLE}, got {tuple(x.shape[-2:])}")
+
+    @torch.no_grad()
+    def compress(self, x: Tensor, quality: float) -> list[bytes]:
+        """Code one tile (1, 3, H, W) in [0, 1]; returns ``[z, y_0, ..., y_{S-1}]`` strings."""
+        self._check_tile(x)
+        gain, _ = self.gains(quality_to_level(quality, self.config.levels).to(x.device))
+        with section("network"):
+            y = self.analysis(x) * gain
+        return self.latent_codec.compress(y)
+
+    @torch.no_grad()
+    def decompress_latent(self, strings: list[bytes], tile_shape: tuple[int, int], quality: float) -> Tensor:
+        """Entropy-decode one tile's latent, gain removed: what both decode modes start from."""
+        h, w = tile_shape[0] // DOWNSCALE, tile_shape[1] // DOWNSCALE
+        device = self.log_gain.device
+        y_hat = self.latent_codec.decompress(strings, (h, w), device)
+        _, inverse_gain = self.gains(quality_to_level(quality, self.config.levels).to(device))
+        return y_hat * inverse_gain
+
+    @torch.no_grad()
+    def synthesize(self, latent: Tensor) -> Tensor:
+        """Fast (non-generative) decode of a latent to pixels in [0, 1]."""
+        dtype = next(self.synthesis.parameters()).dtype
+        with section("network"):
+            return self.synthesis(latent.to(dtype)).float().clamp_(0, 1)
+
+    @torch.no_grad()
+    def decompress(self, strings: list[bytes], tile_shape: tuple[int, int], quality: float) -> Tensor:
+        """Decode one tile to (1, 3, H, W) pixels in [0, 1]."""
+        return self.synthesize(self.decompress_latent(strings, tile_shape, quality))

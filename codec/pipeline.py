@@ -1,0 +1,92 @@
+"""Whole images <-> bitstreams: padding, tiling, and the container.
+
+Images are padded to a multiple of 128 px by edge replication (so the hyper-latent grid is whole), cut
+into ``tile_size`` blocks in raster order and each block is coded independently. Tiles bound memory for
+any image size (8K and beyond) at the cost of a visible seam only at very low rates; the default tile
+of 2048 px codes 1080p and 2048x2048 images as one tile.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from dicodec.bitstream import container
+from dicodec.codec.model import PAD_MULTIPLE, ImageCodec
+from dicodec.codec.registry import ModelEntry
+from dicodec.errors import Corrupt, WeightsMismatch
+
+DEFAULT_TILE = 2048
+
+
+def pad_image(x: Tensor, multiple: int = PAD_MULTIPLE) -> Tensor:
+    """Replicate-pad (1, 3, H, W) to multiples of ``multiple``."""
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % multiple, (-w) % multiple
+    if ph or pw:
+        x = F.pad(x, (0, pw, 0, ph), mode="replicate")
+    return x
+
+
+def encode_image(
+    codec: ImageCodec, entry: ModelEntry, x: Tensor, quality: int, tile_size: int = DEFAULT_TILE
+) -> bytes:
+    """Code a (1, 3, H, W) float image in [0, 1] into a complete bitstream."""
+    height, width = x.shape[-2:]
+    header = container.Header(
+        model=entry.name,
+        weights_hash=entry.weights_hash,
+        width=int(width),
+        height=int(height),
+        quality=int(quality),
+        tile_size=int(tile_size),
+        num_slices=codec.config.num_slices,
+    )
+    padded = pad_image(x)
+    tiles = []
+    for index in range(header.num_tiles):
+        top, left, th, tw = container.tile_rect(header, index)
+        strings = codec.compress(padded[..., top : top + th, left : left + tw], quality)
+        tiles.append(container.Tile(z=strings[0], y=tuple(strings[1:])))
+    return container.write(header, tiles)
+
+
+def check_model(header: container.Header, entry: ModelEntry, codec: ImageCodec) -> None:
+    """Refuse to decode with weights other than those the file was written with."""
+    if header.weights_hash != entry.weights_hash:
+        raise WeightsMismatch(
+            f"file was written with {header.model} weights {header.weights_hash.hex()}, "
+            f"installed weights are {entry.weights_hash.hex()}"
+        )
+    if header.num_slices != codec.config.num_slices:
+        raise Corrupt(
+            f"file declares {header.num_slices} latent slices, model {entry.name} uses "
+            f"{codec.config.num_slices}"
+        )
+
+
+def decode_latents(codec: ImageCodec, header: container.Header, tiles: list[container.Tile]):
+    """Yield ``(tile_rect, latent)`` for every tile: the shared first half of both decode modes."""
+    for index, tile in enumerate(tiles):
+        rect = container.tile_rect(header, index)
+        try:
+            latent = codec.decompress_latent([tile.z, *tile.y], rect[2:], header.quality)
+        except ValueError as exc:
+            raise Corrupt(f"tile {index}: entropy-coded data is corrupt ({exc})") from exc
+        yield rect, latent
+
+
+def decode_image(
+    codec: ImageCodec, header: container.Header, tiles: list[container.Tile], synthesize=None
+) -> Tensor:
+    """Decode all tiles and stitch them into a (1, 3, H, W) image in [0, 1] on the CPU."""
+    synthesize = synthesize or codec.synthesize
+    ph, pw = header.padded_size
+    out = torch.empty(1, 3, ph, pw)
+    for (top, left, th, tw), latent in decode_latents(codec, header, tiles):
+        pixels = synthesize(latent)
+        if not torch.isfinite(pixels).all():
+            pixels = torch.nan_to_num(pixels, nan=0.0, posinf=1.0, neginf=0.0)
+        out[..., top : top + th, left : left + tw] = pixels.cpu()
+    return out[..., : header.height, : header.width]

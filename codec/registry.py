@@ -1,0 +1,133 @@
+"""Registry of codec models: a name (with a version) -> config, weights file, sha256, decode modes.
+
+Bitstreams name their model by this string plus a hash of the weights file, never by position in a
+list (the mistake STYLE.md points out in CompressAI's ``examples/codec.py``), so a file written today
+decodes with the same weights tomorrow or fails with a clear error.
+The shipped entries are read from ``weights/zoo.json`` next to the weight files.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from dicodec.codec.config import PRESETS, CodecConfig
+from dicodec.errors import ModelError, UnknownModel
+
+WEIGHTS_DIR = Path(__file__).with_name("weights")
+ZOO_FILE = WEIGHTS_DIR / "zoo.json"
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One registered codec.
+
+    Args:
+        name: registry name carrying a version, e.g. ``"hp32-v1"``; written into bitstreams.
+        preset: architecture preset in :data:`~dicodec.codec.config.PRESETS`.
+        weights: path of the safetensors file (``None`` for in-memory test models).
+        sha256: full hex digest of the weights file; its first 8 bytes go into bitstreams.
+        description: one line for ``dicodec models``.
+        decode_modes: what ``decode(mode=...)`` accepts with these weights.
+        bitstream_version: format version the model writes.
+    """
+
+    name: str
+    preset: str
+    weights: Path | None
+    sha256: str
+    description: str = ""
+    decode_modes: tuple[str, ...] = ("fast",)
+    bitstream_version: str = "1.0"
+    default: bool = False
+    training: dict = field(default_factory=dict, compare=False)
+
+    @property
+    def config(self) -> CodecConfig:
+        return PRESETS[self.preset]
+
+    @property
+    def weights_hash(self) -> bytes:
+        return bytes.fromhex(self.sha256[:16])
+
+
+_REGISTRY: dict[str, ModelEntry] = {}
+_IN_MEMORY: dict[str, torch.nn.Module] = {}
+_LOADED: dict[tuple[str, str], torch.nn.Module] = {}
+
+
+def register_codec(entry: ModelEntry, model: torch.nn.Module | None = None) -> ModelEntry:
+    """Add ``entry`` to the registry; ``model`` registers an in-memory codec (tests, experiments)."""
+    _REGISTRY[entry.name] = entry
+    if model is not None:
+        _IN_MEMORY[entry.name] = model
+    for key in [k for k in _LOADED if k[0] == entry.name]:
+        del _LOADED[key]
+    return entry
+
+
+def unregister_codec(name: str) -> None:
+    _REGISTRY.pop(name, None)
+    _IN_MEMORY.pop(name, None)
+    for key in [k for k in _LOADED if k[0] == name]:
+        del _LOADED[key]
+
+
+def _load_zoo() -> None:
+    if not ZOO_FILE.is_file():
+        return
+    for name, item in json.loads(ZOO_FILE.read_text()).items():
+        _REGISTRY.setdefault(
+            name,
+            ModelEntry(
+                name=name,
+                preset=item["preset"],
+                weights=WEIGHTS_DIR / item["file"],
+                sha256=item["sha256"],
+                description=item.get("description", ""),
+                decode_modes=tuple(item.get("decode_modes", ["fast"])),
+                bitstream_version=item.get("bitstream_version", "1.0"),
+                default=bool(item.get("default", False)),
+                training=item.get("training", {}),
+            ),
+        )
+
+
+_load_zoo()
+
+
+def entries() -> list[ModelEntry]:
+    return list(_REGISTRY.values())
+
+
+def default_name() -> str:
+    for entry in _REGISTRY.values():
+        if entry.default:
+            return entry.name
+    raise ModelError("no default model is registered (codec/weights/zoo.json is missing)")
+
+
+def get_entry(name: str | None) -> ModelEntry:
+    name = name or default_name()
+    if name not in _REGISTRY:
+        known = ", ".join(sorted(_REGISTRY)) or "none"
+        raise UnknownModel(f"unknown model {name!r} (registered: {known})")
+    return _REGISTRY[name]
+
+
+def load(name: str | None = None, device: torch.device | str = "cpu") -> torch.nn.Module:
+    """The codec for ``name`` on ``device``, loaded once per process and hash-checked."""
+    from dicodec.codec.weights_io import load_codec_file
+
+    entry = get_entry(name)
+    key = (entry.name, str(device))
+    if key not in _LOADED:
+        if entry.name in _IN_MEMORY:
+            model = _IN_MEMORY[entry.name]
+        else:
+            model = load_codec_file(entry.weights, expected_sha256=entry.sha256)
+        _LOADED[key] = model.to(device).eval()
+    return _LOADED[key]

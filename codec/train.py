@@ -1,0 +1,352 @@
+"""Train a dicodec image codec. Reads top to bottom like nanoGPT's ``train.py``.
+
+One process per GPU under ``torchrun`` (DDP), or a single process on one GPU or the CPU::
+
+    python -m dicodec.codec.train --preset hp32 --data data/pack --out runs/hp32 --max-minutes 9
+    torchrun --nproc_per_node 2 -m dicodec.codec.train --preset hp32 --data data/pack --out runs/hp32
+    python -m dicodec.codec.train --preset tiny --data tests/data --out /tmp/tiny --steps 50
+
+Objective (rate + lambda x distortion, Balle et al. 2018), with one continuous gain level per sample so a
+single model covers quality 0..100 (Cui et al. 2021)::
+
+    L = bpp + lambda(level) * (w_mse * 255^2 * MSE + w_msssim * (1 - MS-SSIM))
+
+The MS-SSIM share follows the finding of Minnen et al. 2018 / CompressAI's MS-SSIM models that it buys
+large MS-SSIM gains for little PSNR; 640 puts a unit of (1 - MS-SSIM) at the weight CompressAI's MSE and
+MS-SSIM lambda ladders give it at equal rate (about 1280 units of 255^2 MSE), halved for a 50/50 mix.
+
+Checkpoints (``ckpt.pt``: model, EMA, optimizers, config, step) are written every few minutes and
+before ``--max-minutes`` runs out, and ``--resume`` continues from them. Only EMA weights are released
+(see :func:`export`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+import warnings
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import click
+import torch
+import torch.distributed as dist
+
+from dicodec.codec.config import PRESETS
+from dicodec.codec.data import CropSampler
+from dicodec.codec.model import ImageCodec
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from pytorch_msssim import ms_ssim
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training run. Presets below; every field is also a CLI option."""
+
+    preset: str = "hp32"  # architecture preset (dicodec.codec.config.PRESETS)
+    data: str = "data/pack"  # folder of training images
+    out: str = "runs/hp32"  # checkpoints and logs
+    crop: int = 256  # training crop: 8x8 latents, 2x2 hyper-latents
+    batch_size: int = 16  # per process
+    lr: float = 2e-4
+    min_lr: float = 1e-5  # cosine floor
+    warmup_steps: int = 500
+    steps: int = 40_000  # length of the learning-rate schedule (a run may stop earlier on time)
+    aux_lr: float = 1e-3  # EntropyBottleneck quantiles
+    grad_clip: float = 1.0
+    ema_decay: float = 0.999
+    w_mse: float = 0.5  # weight of 255^2 * MSE in the distortion
+    w_msssim: float = 640.0  # weight of (1 - MS-SSIM); 0 disables it (crops under 161 px need that)
+    max_minutes: float = 0.0  # wall-clock budget of this invocation (0 = none); checkpoints before it ends
+    schedule_minutes: float = 0.0  # if > 0, the cosine runs over total training minutes, not steps:
+    # with a fixed GPU budget split over resumed slices, the rate always anneals by the last slice
+    checkpoint_minutes: float = 3.0
+    log_every: int = 100
+    seed: int = 0
+    device: str = "auto"
+    tf32: bool = True
+
+
+TRAIN_PRESETS: dict[str, TrainConfig] = {
+    "hp32": TrainConfig(),
+    # CPU smoke run for CI: tiny model, small crops, no MS-SSIM (needs > 160 px), a few dozen steps.
+    "tiny": TrainConfig(preset="tiny", crop=128, batch_size=4, lr=1e-3, warmup_steps=0, steps=60,
+                        w_msssim=0.0, log_every=10, ema_decay=0.9),
+}  # fmt: skip
+
+
+def lr_at(step: int, cfg: TrainConfig, minutes: float = 0.0) -> float:
+    """Linear warm-up, then cosine decay to ``min_lr`` over steps or over training minutes."""
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    if cfg.schedule_minutes > 0:
+        t = min(1.0, minutes / cfg.schedule_minutes)
+    else:
+        t = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps))
+    return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * t))
+
+
+def rd_loss(model: ImageCodec, out: dict, x: torch.Tensor, level: torch.Tensor, cfg: TrainConfig) -> dict:
+    """Per-sample rate + lambda * distortion, averaged; also returns the logged terms."""
+    num_pixels = x.shape[-2] * x.shape[-1]
+    bits = sum((-torch.log2(lik)).flatten(1).sum(1) for lik in out["likelihoods"].values())
+    bpp = bits / num_pixels
+    x_hat = out["x_hat"]
+    mse = (x_hat - x).pow(2).flatten(1).mean(1)
+    distortion = cfg.w_mse * 255.0**2 * mse
+    msssim = None
+    if cfg.w_msssim > 0:
+        msssim = ms_ssim(x_hat.float().clamp(0, 1), x, data_range=1.0, size_average=False)
+        distortion = distortion + cfg.w_msssim * (1 - msssim)
+    lam = model.lambda_at(level.to(x.device))
+    loss = (bpp + lam * distortion).mean()
+    psnr = (10 * torch.log10(1.0 / mse.clamp_min(1e-10))).mean()
+    terms = {"loss": loss, "bpp": bpp.mean(), "mse": mse.mean(), "psnr": psnr}
+    if msssim is not None:
+        terms["msssim"] = msssim.mean()
+    return terms
+
+
+class Ema:
+    """Exponential moving average of parameters and buffers (only EMA weights are released)."""
+
+    def __init__(self, model: torch.nn.Module, decay: float):
+        self.decay = decay
+        self.state = {k: v.detach().clone().float() for k, v in model.state_dict().items()}
+
+    @torch.no_grad()
+    def update(self, model: torch.nn.Module, step: int) -> None:
+        decay = min(self.decay, (1 + step) / (10 + step))
+        for k, v in model.state_dict().items():
+            if v.is_floating_point():
+                self.state[k].mul_(decay).add_(v.detach().float(), alpha=1 - decay)
+            else:
+                self.state[k] = v.detach().clone()
+
+
+def setup_distributed(device_arg: str) -> tuple[int, int, torch.device]:
+    """(rank, world_size, device); initializes the process group when run under torchrun."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1:
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        if torch.cuda.is_available() and device_arg != "cpu":
+            torch.cuda.set_device(local)
+            dist.init_process_group("nccl")
+            device = torch.device("cuda", local)
+        else:
+            dist.init_process_group("gloo")
+            device = torch.device("cpu")
+        return dist.get_rank(), world, device
+    if device_arg == "auto":
+        device_arg = "cuda" if torch.cuda.is_available() else "cpu"
+    return 0, 1, torch.device(device_arg)
+
+
+def save_checkpoint(path: Path, **state) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def main(cfg: TrainConfig, resume: bool = False) -> dict:
+    """Run training; returns the last logged record."""
+    rank, world, device = setup_distributed(cfg.device)
+    out_dir = Path(cfg.out)
+    if rank == 0:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(cfg.seed + rank)
+    if cfg.tf32:
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    torch.backends.cudnn.benchmark = True  # training only: decoding never depends on these kernels
+
+    model = ImageCodec(PRESETS[cfg.preset]).to(device)
+    aux_params = [p for n, p in model.named_parameters() if n.endswith("quantiles")]
+    main_params = [p for n, p in model.named_parameters() if not n.endswith("quantiles")]
+    optimizer = torch.optim.Adam(main_params, lr=cfg.lr)
+    aux_optimizer = torch.optim.Adam(aux_params, lr=cfg.aux_lr)
+    ema = Ema(model, cfg.ema_decay)
+    step, samples_seen, elapsed_before = 0, 0, 0.0
+    ckpt_path = out_dir / "ckpt.pt"
+    if resume and ckpt_path.is_file():
+        ckpt = torch.load(ckpt_path, map_location=device, weights_only=True)
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        aux_optimizer.load_state_dict(ckpt["aux_optimizer"])
+        ema.state = {k: v.to(device) for k, v in ckpt["ema"].items()}
+        step, samples_seen, elapsed_before = ckpt["step"], ckpt["samples_seen"], ckpt["elapsed"]
+        if rank == 0:
+            print(f"resumed from {ckpt_path} at step {step}", flush=True)
+
+    ddp_model = model
+    if world > 1:
+        ddp_model = torch.nn.parallel.DistributedDataParallel(
+            model,
+            device_ids=[device.index] if device.type == "cuda" else None,
+            broadcast_buffers=False,  # buffers are constants or empty (integer tables are built at export)
+        )
+    sampler = CropSampler(cfg.data, device, seed=cfg.seed * 1000 + rank + 17 * step)
+    if rank == 0:
+        n_params = sum(p.numel() for p in model.parameters())
+        print(
+            f"{world} process(es) on {device}; {len(sampler)} images; {n_params / 1e6:.2f}M parameters",
+            flush=True,
+        )
+
+    def checkpoint(elapsed: float) -> None:
+        if rank == 0:
+            save_checkpoint(
+                ckpt_path,
+                model=model.state_dict(),
+                ema=ema.state,
+                optimizer=optimizer.state_dict(),
+                aux_optimizer=aux_optimizer.state_dict(),
+                config=asdict(cfg),
+                step=step,
+                samples_seen=samples_seen,
+                elapsed=elapsed,
+            )
+
+    log_file = out_dir / "log.jsonl"
+    start = time.time()
+    last_ckpt, window_start, window_samples = start, start, 0
+    record: dict = {}
+    model.train()
+    while step < cfg.steps:
+        elapsed = time.time() - start
+        if world > 1:  # ranks must agree on when to stop and on the learning rate: rank 0's clock
+            clock = torch.tensor([elapsed], dtype=torch.float64, device=device)
+            dist.broadcast(clock, 0)
+            elapsed = float(clock)
+        if cfg.max_minutes and elapsed > cfg.max_minutes * 60:
+            break
+        lr = lr_at(step, cfg, (elapsed_before + elapsed) / 60)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        x = sampler.sample(cfg.batch_size, cfg.crop)
+        level = torch.rand(cfg.batch_size, device=device) * (model.config.levels - 1)
+        out = ddp_model(x, level)
+        terms = rd_loss(model, out, x, level, cfg)
+        optimizer.zero_grad(set_to_none=True)
+        terms["loss"].backward()
+        if cfg.grad_clip:
+            torch.nn.utils.clip_grad_norm_(main_params, cfg.grad_clip)
+        optimizer.step()
+        aux_loss = model.aux_loss()
+        aux_optimizer.zero_grad(set_to_none=True)
+        aux_loss.backward()
+        if world > 1:  # the aux loss runs outside DDP: average its gradients by hand
+            for p in aux_params:
+                dist.all_reduce(p.grad)
+                p.grad /= world
+        aux_optimizer.step()
+        ema.update(model, step)
+        step += 1
+        samples_seen += cfg.batch_size * world
+        window_samples += cfg.batch_size * world
+        if step % cfg.log_every == 0 or step == cfg.steps:
+            now = time.time()
+            record = {k: float(v.detach()) for k, v in terms.items()}
+            record.update(
+                step=step,
+                samples=samples_seen,
+                lr=lr,
+                aux=float(aux_loss.detach()),
+                images_per_s=window_samples / max(now - window_start, 1e-9),
+                elapsed_min=(elapsed_before + now - start) / 60,
+                world=world,
+            )
+            window_start, window_samples = now, 0
+            if rank == 0:
+                with open(log_file, "a") as f:
+                    f.write(json.dumps(record) + "\n")
+                print(
+                    " ".join(
+                        f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()
+                    ),
+                    flush=True,
+                )
+        if time.time() - last_ckpt > cfg.checkpoint_minutes * 60:
+            checkpoint(elapsed_before + time.time() - start)
+            last_ckpt = time.time()
+    checkpoint(elapsed_before + time.time() - start)
+    if world > 1:
+        dist.barrier()
+        dist.destroy_process_group()
+    return record
+
+
+def export(checkpoint_path: str | Path, out_path: str | Path, name: str, use_ema: bool = True) -> str:
+    """Release the EMA weights of a checkpoint as an fp16 safetensors file; returns its sha256."""
+    from dicodec.codec.weights_io import save_codec
+
+    ckpt = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
+    cfg = TrainConfig(**ckpt["config"])
+    model = ImageCodec(PRESETS[cfg.preset])
+    model.load_state_dict(ckpt["ema"] if use_ema else ckpt["model"])
+    model.eval().update()
+    extra = {
+        "step": ckpt["step"],
+        "samples_seen": ckpt["samples_seen"],
+        "gpu_minutes": round(ckpt["elapsed"] / 60, 2),
+        "train_config": ckpt["config"],
+    }
+    return save_codec(model, out_path, name, extra)
+
+
+@click.command("train", context_settings={"show_default": True})
+@click.option(
+    "--config",
+    "train_preset",
+    type=click.Choice(sorted(TRAIN_PRESETS)),
+    default="hp32",
+    help="Training preset; the options below override its fields.",
+)
+@click.option("--data", type=click.Path(exists=True), default=None, help="Folder of training images.")
+@click.option("--out", type=click.Path(), default=None, help="Folder for ckpt.pt and log.jsonl.")
+@click.option("--steps", type=int, default=None, help="Length of the learning-rate schedule.")
+@click.option("--batch-size", type=int, default=None, help="Crops per process and step.")
+@click.option("--crop", type=int, default=None, help="Crop side in pixels (multiple of 128).")
+@click.option("--lr", type=float, default=None, help="Peak learning rate.")
+@click.option("--max-minutes", type=float, default=None, help="Stop (with a checkpoint) after this long.")
+@click.option(
+    "--schedule-minutes",
+    type=float,
+    default=None,
+    help="Anneal the learning rate over this many total training minutes instead of steps.",
+)
+@click.option("--seed", type=int, default=None, help="Random seed (each DDP rank adds its rank).")
+@click.option("--log-every", type=int, default=None, help="Log a JSON line every N steps.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None, help="Where to train.")
+@click.option("--resume", is_flag=True, help="Continue from OUT/ckpt.pt if it exists.")
+@click.option(
+    "--export-to",
+    type=click.Path(),
+    default=None,
+    help="After training, write the EMA weights as fp16 safetensors here.",
+)
+@click.option("--name", default="custom-v1", help="Model name stored in the exported file.")
+def train_command(train_preset: str, resume: bool, export_to: str | None, name: str, **overrides) -> None:
+    """Train (or continue training) a codec on a folder of images.
+
+    \b
+    Examples:
+      dicodec train --config tiny --data my_photos --out runs/tiny --steps 100
+      torchrun --nproc_per_node 2 -m dicodec.codec.train --data data/pack --max-minutes 9 --resume
+    """
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    cfg = replace(TRAIN_PRESETS[train_preset], **overrides)
+    record = main(cfg, resume=resume)
+    if export_to and int(os.environ.get("RANK", "0")) == 0:
+        sha = export(Path(cfg.out) / "ckpt.pt", export_to, name)
+        click.echo(f"exported {export_to} sha256={sha}")
+    if record and int(os.environ.get("RANK", "0")) == 0:
+        click.echo(json.dumps(record))
+
+
+if __name__ == "__main__":
+    train_command()

@@ -1,0 +1,121 @@
+"""Saving and loading codec weights as safetensors (no pickle), with hash checks.
+
+What a shipped file holds:
+
+* float parameters of the transforms as fp16 (halves the size; decoding quality is unchanged because the
+  synthesis runs in float32 after loading);
+* the integer tensors that define entropy decoding exactly: int16 weights and int64 biases of the exact
+  networks, int32 CDF tables. The float copies of the exact networks' weights are left out: decoding
+  never reads them;
+* metadata: architecture name, config JSON, package version (as STYLE.md asks, like DC-AE / CompressAI
+  zoo files).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from dicodec.codec.config import CodecConfig
+from dicodec.codec.fixed_point import ExactConv2d
+from dicodec.codec.model import ImageCodec
+from dicodec.errors import ModelError, WeightsMismatch
+
+ARCH = "dicodec.ImageCodec"
+# Old checkpoint key -> new key (CompressAI ``rename_key`` idea); empty until a rename happens.
+KEY_MIGRATIONS: dict[str, str] = {}
+
+
+def sha256_file(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _exact_float_keys(model: ImageCodec) -> set[str]:
+    keys = set()
+    for name, module in model.named_modules():
+        if isinstance(module, ExactConv2d):
+            keys |= {f"{name}.conv.weight", f"{name}.conv.bias"}
+    return keys
+
+
+def export_state(model: ImageCodec) -> dict[str, torch.Tensor]:
+    """The tensors of a shipped file (model must be ``update()``-d)."""
+    skip = _exact_float_keys(model)
+    out = {}
+    for key, value in model.state_dict().items():
+        if key in skip:
+            continue
+        value = value.detach().cpu()
+        out[key] = value.half() if value.is_floating_point() else value.contiguous()
+    return out
+
+
+def save_codec(model: ImageCodec, path: str | Path, name: str, extra: dict | None = None) -> str:
+    """Write ``model`` (already ``update()``-d) to ``path``; returns the file's sha256."""
+    from dicodec import __version__
+
+    metadata = {
+        "arch": ARCH,
+        "name": name,
+        "config": json.dumps(model.config.to_dict(), sort_keys=True),
+        "dicodec_version": __version__,
+    }
+    if extra:
+        metadata["training"] = json.dumps(extra, sort_keys=True)
+    save_file(export_state(model), str(path), metadata=metadata)
+    return sha256_file(path)
+
+
+def read_metadata(path: str | Path) -> dict[str, str]:
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        return dict(f.metadata() or {})
+
+
+def load_codec_file(path: str | Path, expected_sha256: str | None = None) -> ImageCodec:
+    """Build an :class:`ImageCodec` from a safetensors file, verifying its hash first.
+
+    Raises:
+        ModelError: missing or unreadable file, wrong architecture, or missing tensors.
+        WeightsMismatch: the file's sha256 differs from ``expected_sha256``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"weights file not found: {path}")
+    if expected_sha256 is not None:
+        actual = sha256_file(path)
+        if actual != expected_sha256:
+            raise WeightsMismatch(
+                f"weights file {path.name} has sha256 {actual[:16]}..., expected "
+                f"{expected_sha256[:16]}...: the file is damaged or was replaced"
+            )
+    try:
+        meta = read_metadata(path)
+        state = load_file(str(path))
+    except Exception as exc:  # safetensors raises its own error types on damaged headers
+        raise ModelError(f"cannot read weights file {path}: {exc}") from exc
+    if meta.get("arch") != ARCH:
+        raise ModelError(f"{path.name}: architecture {meta.get('arch')!r} is not {ARCH!r}")
+    config = CodecConfig(**json.loads(meta["config"]))
+    model = ImageCodec(config)
+    state = {KEY_MIGRATIONS.get(k, k): v for k, v in state.items()}
+    model.latent_codec.resize_buffers_for(state, "latent_codec.")
+    reference = model.state_dict()
+    for key, value in state.items():
+        if key in reference and reference[key].is_floating_point():
+            state[key] = value.float()
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    missing = set(missing) - _exact_float_keys(model)
+    if missing or unexpected:
+        raise ModelError(f"{path.name}: missing tensors {sorted(missing)[:3]}, unexpected {unexpected[:3]}")
+    model.latent_codec._tables = None
+    return model.eval()

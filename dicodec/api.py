@@ -1,0 +1,225 @@
+"""The library API: ``encode``, ``decode``, ``inspect``, ``load_codec``, ``list_models``.
+
+The CLI is a thin layer over exactly these functions, so what a script can do and what the command
+line can do never drift apart.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from dicodec.errors import BitstreamError, DicodecError, ImageError, UnavailableError
+
+ImageLike = Any  # numpy uint8 HxW / HxWx3, PIL.Image, or torch float tensor (3,H,W) / (1,3,H,W) in [0,1]
+DecodeMode = Literal["fast", "generative"]
+OutputKind = Literal["numpy", "pil", "torch"]
+DECODE_MODES = ("fast", "generative")
+
+if TYPE_CHECKING:  # torch is imported on first use so that `import dicodec` and `dicodec --help` stay fast
+    import torch
+
+
+def _device(device: str | torch.device) -> torch.device:
+    import torch
+
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise DicodecError(f"unknown device {device!r} (use auto, cpu or cuda)") from exc
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise UnavailableError("device cuda was asked for, but no CUDA GPU is available")
+    return dev
+
+
+def to_tensor(image: ImageLike) -> torch.Tensor:
+    """Any supported image type -> float32 (1, 3, H, W) in [0, 1] on the CPU."""
+    import torch
+
+    if isinstance(image, torch.Tensor):
+        t = image.detach().cpu()
+        if t.dim() == 3:
+            t = t.unsqueeze(0)
+        if t.dim() != 4 or t.shape[0] != 1 or t.shape[1] not in (1, 3):
+            raise ImageError(f"expected a tensor shaped (3, H, W) or (1, 3, H, W), got {tuple(image.shape)}")
+        if t.dtype == torch.uint8:
+            t = t.float() / 255.0
+        t = t.float().expand(1, 3, *t.shape[-2:]).clamp(0, 1)
+        return t.contiguous()
+    if hasattr(image, "mode") and hasattr(image, "convert"):  # PIL image
+        if image.mode not in ("RGB", "L"):
+            if "A" in image.mode:
+                raise ImageError(f"image mode {image.mode} has an alpha channel; dicodec codes RGB only")
+            image = image.convert("RGB")
+        image = np.asarray(image)
+    array = np.asarray(image)
+    if array.dtype != np.uint8:
+        raise ImageError(f"expected uint8 pixels, got {array.dtype} (convert 16-bit or float images first)")
+    if array.ndim == 2:
+        array = np.repeat(array[:, :, None], 3, axis=2)
+    if array.ndim != 3 or array.shape[2] != 3:
+        raise ImageError(f"expected an HxW or HxWx3 image, got shape {array.shape}")
+    if min(array.shape[:2]) < 1:
+        raise ImageError("image is empty")
+    if not array.flags.writeable:  # e.g. np.asarray(PIL image); torch warns on read-only memory
+        array = array.copy()
+    return torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1).unsqueeze(0).float() / 255.0
+
+
+def to_output(x: torch.Tensor, output: OutputKind) -> Any:
+    import torch
+
+    if output == "torch":
+        return x[0]
+    array = (x[0].clamp(0, 1) * 255.0 + 0.5).to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
+    if output == "numpy":
+        return array
+    if output == "pil":
+        from PIL import Image
+
+        return Image.fromarray(array, "RGB")
+    raise DicodecError(f"unknown output kind {output!r} (numpy, pil or torch)")
+
+
+def encode(
+    image: ImageLike,
+    quality: int = 75,
+    *,
+    model: str | None = None,
+    device: str = "auto",
+    tile_size: int | None = None,
+) -> bytes:
+    """Compress an image to a dicodec bitstream.
+
+    Args:
+        image: numpy uint8 array (HxW gray, HxWx3 RGB), PIL image, or torch float tensor in [0, 1]
+            shaped (3, H, W) or (1, 3, H, W).
+        quality: integer 0 (smallest file) to 100 (best quality); bits grow monotonically with it.
+        model: registry name of the codec; ``None`` takes the default preset.
+        device: ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``.
+        tile_size: tile side in pixels (multiple of 128, 128..4096); default 2048.
+
+    Returns:
+        The complete bitstream (header, checksummed chunks). Same input, same bytes, every time.
+    """
+    from dicodec.bitstream import container
+    from dicodec.codec import pipeline, registry
+
+    if isinstance(quality, bool) or not isinstance(quality, (int, np.integer)) or not 0 <= quality <= 100:
+        raise DicodecError(f"quality must be an integer from 0 to 100, got {quality!r}")
+    tile_size = pipeline.DEFAULT_TILE if tile_size is None else tile_size
+    if (
+        tile_size % container.TILE_ALIGN
+        or not container.MIN_TILE_SIZE <= tile_size <= container.MAX_TILE_SIZE
+    ):
+        raise DicodecError(f"tile size must be a multiple of 128 from 128 to 4096, got {tile_size}")
+    x = to_tensor(image)
+    h, w = x.shape[-2:]
+    if max(h, w) > container.MAX_DIM or h * w > container.MAX_PIXELS:
+        raise ImageError(
+            f"image {w}x{h} exceeds the format's limits ({container.MAX_DIM} px a side, "
+            f"{container.MAX_PIXELS} pixels)"
+        )
+    dev = _device(device)
+    entry = registry.get_entry(model)
+    codec = registry.load(entry.name, dev)
+    return pipeline.encode_image(codec, entry, x.to(dev), int(quality), tile_size)
+
+
+def decode(
+    data: bytes, *, mode: DecodeMode = "fast", device: str = "auto", output: OutputKind = "numpy"
+) -> Any:
+    """Decompress a dicodec bitstream.
+
+    Args:
+        data: bytes produced by :func:`encode` (or read from a ``.dic`` file).
+        mode: ``"fast"`` (synthesis transform only) or ``"generative"`` (DiT decoder).
+        device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
+        output: ``"numpy"`` (uint8 HxWx3), ``"pil"`` (RGB image) or ``"torch"`` (float (3,H,W) in [0,1]).
+
+    Raises:
+        dicodec.DicodecError: any problem with the data; never a bare exception or a crash.
+    """
+    from dicodec.bitstream import container
+    from dicodec.codec import pipeline, registry
+
+    if mode not in DECODE_MODES:
+        raise DicodecError(f"unknown decode mode {mode!r} (fast or generative)")
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise DicodecError(f"decode takes bytes, got {type(data).__name__}")
+    header, tiles = container.read(data)
+    entry = registry.get_entry(header.model)
+    if mode not in entry.decode_modes:
+        raise UnavailableError(
+            f"decode mode {mode!r} is not available for model {entry.name} "
+            f"(available: {', '.join(entry.decode_modes)}); the generative DiT decoder has no shipped "
+            "weights yet: use --mode fast"
+        )
+    dev = _device(device)
+    codec = registry.load(entry.name, dev)
+    pipeline.check_model(header, entry, codec)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        x = pipeline.decode_image(codec, header, tiles)
+    return to_output(x, output)
+
+
+def inspect(data: bytes) -> dict[str, Any]:
+    """Read a bitstream's header without decoding: model, version, size, quality, tiles, bpp."""
+    from dicodec.bitstream import container
+
+    header = container.read_header(data)
+    size = len(data)
+    return {
+        "model": header.model,
+        "weights_hash": header.weights_hash.hex(),
+        "version": f"{header.version[0]}.{header.version[1]}",
+        "width": header.width,
+        "height": header.height,
+        "quality": header.quality,
+        "tile_size": header.tile_size,
+        "num_tiles": header.num_tiles,
+        "num_slices": header.num_slices,
+        "size_bytes": size,
+        "bpp": 8.0 * size / (header.width * header.height),
+    }
+
+
+def list_models() -> list[dict[str, Any]]:
+    """Registered codec presets with their weight files, hashes, bitstream version and decode modes."""
+    from dicodec.codec import registry
+
+    return [
+        {
+            "name": e.name,
+            "default": e.default,
+            "description": e.description,
+            "preset": e.preset,
+            "weights": e.weights.name if e.weights else None,
+            "sha256": e.sha256,
+            "bitstream_version": e.bitstream_version,
+            "decode_modes": list(e.decode_modes),
+        }
+        for e in registry.entries()
+    ]
+
+
+def load_codec(name: str | None = None, *, device: str = "auto", dtype: Any = None) -> Any:
+    """Load a codec (a ``torch.nn.Module`` with ``compress``/``decompress``) for repeated use.
+
+    The module is cached per (name, device); ``dtype`` (e.g. ``torch.float16``) casts the synthesis
+    transform only: the entropy path stays integer-exact whatever the dtype.
+    """
+    from dicodec.codec import registry
+
+    codec = registry.load(name, _device(device))
+    if dtype is not None:
+        codec.synthesis.to(dtype)
+    return codec
+
+
+__all__ = ["encode", "decode", "inspect", "list_models", "load_codec", "BitstreamError"]

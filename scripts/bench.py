@@ -1,0 +1,134 @@
+"""Encode/decode speed and peak memory of the default codec at standard sizes.
+
+    python scripts/bench.py [--devices cpu,cuda] [--sizes 768x512,1920x1080,2048x2048] [--repeats 3]
+
+Every (device, size) runs in a fresh subprocess so that peak host memory (ru_maxrss) belongs to that case
+alone; GPU peak memory is torch.cuda.max_memory_allocated. Times are medians over ``--repeats`` after one
+warm-up, split into the analysis/synthesis networks, the integer-exact entropy-parameter networks and
+rANS coding. The input is the bundled sample photo resized to each size (realistic bit rates).
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from importlib import resources
+
+import click
+import numpy as np
+import torch
+from PIL import Image
+
+
+def sample_image(width: int, height: int) -> np.ndarray:
+    path = resources.files("dicodec") / "samples" / "coffee.png"
+    with Image.open(str(path)) as im:
+        return np.asarray(im.convert("RGB").resize((width, height), Image.BICUBIC)).copy()
+
+
+def run_case(device: str, width: int, height: int, quality: int, repeats: int, model: str | None) -> dict:
+    import dicodec
+    from dicodec.codec import timing
+
+    img = sample_image(width, height)
+    dicodec.decode(dicodec.encode(img, quality=quality, model=model, device=device), device=device)  # warm-up
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    enc, dec = [], []
+    for _ in range(repeats):
+        timing.enable()
+        t0 = time.perf_counter()
+        data = dicodec.encode(img, quality=quality, model=model, device=device)
+        total = time.perf_counter() - t0
+        enc.append({"total": total, **timing.disable()})
+        timing.enable()
+        t0 = time.perf_counter()
+        dicodec.decode(data, device=device)
+        total = time.perf_counter() - t0
+        dec.append({"total": total, **timing.disable()})
+
+    def median(rows: list[dict]) -> dict:
+        return {k: round(1000 * statistics.median(r.get(k, 0.0) for r in rows), 1) for k in rows[0]}
+
+    return {
+        "device": device,
+        "size": f"{width}x{height}",
+        "quality": quality,
+        "bpp": round(8 * len(data) / (width * height), 4),
+        "encode_ms": median(enc),
+        "decode_ms": median(dec),
+        "peak_host_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_gpu_mb": round(torch.cuda.max_memory_allocated() / 2**20, 1) if device == "cuda" else None,
+        "threads": torch.get_num_threads(),
+        "gpu": torch.cuda.get_device_name() if device == "cuda" else None,
+    }
+
+
+def _phases(ms: dict) -> str:
+    return (
+        f"{ms['total']:8.1f} ms (net {ms.get('network', 0):.1f}, exact {ms.get('exact_params', 0):.1f}, "
+        f"rans {ms.get('rans', 0):.1f})"
+    )
+
+
+def format_row(row: dict) -> str:
+    gpu = f", gpu {row['peak_gpu_mb']:.0f} MB" if row["peak_gpu_mb"] is not None else ""
+    return (
+        f"{row['device']:4s} {row['size']:>9s} bpp={row['bpp']:.3f} | encode {_phases(row['encode_ms'])} "
+        f"| decode {_phases(row['decode_ms'])} | host {row['peak_host_mb']:.0f} MB{gpu}"
+    )
+
+
+@click.command()
+@click.option("--devices", default="cpu,cuda", help="Comma-separated devices; cuda is skipped without a GPU.")
+@click.option("--sizes", default="768x512,1920x1080,2048x2048", help="Comma-separated WxH sizes.")
+@click.option("--quality", type=int, default=50, help="Quality 0..100.")
+@click.option("--repeats", type=int, default=3, help="Timed repetitions per case (after one warm-up).")
+@click.option("--model", default=None, help="Registry model name (default model if omitted).")
+@click.option("--json-out", type=click.Path(), default=None, help="Also write all results to this file.")
+@click.option("--one", default=None, hidden=True, help="Internal: run one DEVICE:WxH case and print JSON.")
+def main(
+    devices: str,
+    sizes: str,
+    quality: int,
+    repeats: int,
+    model: str | None,
+    json_out: str | None,
+    one: str | None,
+) -> None:
+    if one:
+        device, size = one.split(":")
+        w, h = (int(v) for v in size.split("x"))
+        print(json.dumps(run_case(device, w, h, quality, repeats, model)))
+        return
+    results = []
+    for device in devices.split(","):
+        if device == "cuda" and not torch.cuda.is_available():
+            click.echo("cuda: no GPU here, skipped", err=True)
+            continue
+        for size in sizes.split(","):
+            cmd = [
+                sys.executable,
+                __file__,
+                "--one",
+                f"{device}:{size}",
+                "--quality",
+                str(quality),
+                "--repeats",
+                str(repeats),
+            ] + (["--model", model] if model else [])
+            out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+            row = json.loads(out.strip().splitlines()[-1])
+            results.append(row)
+            click.echo(format_row(row))
+    if json_out:
+        with open(json_out, "w") as f:
+            json.dump(results, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Prepare what a GPU training run carries: cp312 wheels of packages the GPU image lacks, and the data pack.
+set -euo pipefail
+mkdir -p .whl
+python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+  --platform manylinux_2_34_x86_64 --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
+  --platform manylinux2014_x86_64 -d .whl compressai==1.2.8 pytorch-msssim==1.0.0
+[ -d data/pack ] || python3 scripts/prepare_data.py --out data
+du -sh .whl data/pack data/eval

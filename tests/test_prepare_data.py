@@ -1,0 +1,334 @@
+"""Unit tests of scripts/prepare_data.py's pure functions, on small synthetic images (no network)."""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import io
+import random
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, JpegImagePlugin
+
+_SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "prepare_data.py"
+_spec = importlib.util.spec_from_file_location("prepare_data", _SCRIPT)
+pdata = importlib.util.module_from_spec(_spec)
+sys.modules["prepare_data"] = pdata  # dataclasses look the module up by name
+_spec.loader.exec_module(pdata)
+
+
+def smooth_image(seed: int, size=(320, 200)) -> Image.Image:
+    """Blurry random blobs: structure that survives a 16x16 thumbnail."""
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 256, (4, 6, 3), dtype=np.uint8)
+    return Image.fromarray(small).resize(size, Image.Resampling.BICUBIC)
+
+
+def noisy_image(seed: int, size=(512, 320)) -> Image.Image:
+    rng = np.random.default_rng(seed)
+    base = np.asarray(smooth_image(seed, size), dtype=np.float64)
+    return Image.fromarray(np.clip(base + rng.normal(0, 12, base.shape), 0, 255).astype(np.uint8))
+
+
+def cand(path: str, w: int, h: int, package: str = "pkg", sha: str | None = None, **kw):
+    c = pdata.Candidate(package, path, Path("/nonexistent") / path, w, h, sha or f"sha-{path}")
+    for k, v in kw.items():
+        setattr(c, k, v)
+    return c
+
+
+class TestSizeGroups:
+    def test_plasma_sizes_share_a_key(self):
+        a = pdata.size_group_key("usr/share/wallpapers/Autumn/contents/images/1920x1080.jpg")
+        b = pdata.size_group_key("usr/share/wallpapers/Autumn/contents/images/2560x1600.jpg")
+        assert a == b == "usr/share/wallpapers/Autumn"
+
+    def test_dark_variant_is_a_different_picture(self):
+        key = pdata.size_group_key("usr/share/wallpapers/Flow/contents/images_dark/5120x2880.jpg")
+        assert key == "usr/share/wallpapers/Flow-dark"
+
+    def test_name_with_size_suffix(self):
+        keys = {
+            pdata.size_group_key(f"bg/mate/abstract/{n}")
+            for n in ("Elephants.jpg", "Elephants_3840x2160.jpg", "Elephants_5640x3172.jpg")
+        }
+        assert keys == {"bg/mate/abstract/Elephants"}
+        assert pdata.size_group_key("bg/Wood.jpg") != pdata.size_group_key("bg/Wood-l.webp")
+
+    def test_group_keeps_largest(self):
+        cands = [
+            cand("w/A/contents/images/1280x800.jpg", 1280, 800),
+            cand("w/A/contents/images/5120x2880.jpg", 5120, 2880),
+            cand("w/A/contents/images/1080x1920.jpg", 1080, 1920),
+            cand("w/B.jpg", 2000, 1000),
+        ]
+        kept, dropped = pdata.group_sizes(cands)
+        assert [c.path for c in kept] == ["w/A/contents/images/5120x2880.jpg", "w/B.jpg"]
+        assert len(dropped) == 2 and all("smaller size of" in why for _, why in dropped)
+
+    def test_ids_are_unique(self):
+        cands = [
+            cand("a/x/Wood.jpg", 10, 10, "mate-backgrounds"),
+            cand("a/y/Wood.png", 10, 10, "mate-backgrounds"),
+        ]
+        pdata.assign_ids(cands)
+        assert sorted(c.id for c in cands) == ["mate/x-Wood", "mate/y-Wood"]
+        one = [cand("a/Path/contents/images/2560x1600.jpg", 10, 10, "plasma-workspace-wallpapers")]
+        pdata.assign_ids(one)
+        assert one[0].id == "plasma/Path"
+
+
+class TestDedupe:
+    def _with_thumb(self, c, im):
+        c.thumb = pdata.gray_thumb(im)
+        return c
+
+    def test_resize_and_color_grade_are_duplicates(self):
+        base = smooth_image(1, (640, 400))
+        resized = base.resize((320, 200), Image.Resampling.LANCZOS)
+        graded = Image.fromarray((np.asarray(base) * [0.9, 1.0, 1.1]).clip(0, 255).astype(np.uint8))
+        other = smooth_image(2, (640, 400))
+        cands = [
+            self._with_thumb(cand("big.png", 640, 400, id="p/big"), base),
+            self._with_thumb(cand("small.png", 320, 200, id="p/small"), resized),
+            self._with_thumb(cand("graded.png", 640, 400, id="p/graded"), graded),
+            self._with_thumb(cand("other.png", 640, 400, id="p/other"), other),
+        ]
+        kept, dropped = pdata.dedupe(cands)
+        assert [c.id for c in kept] == ["p/big", "p/other"]
+        assert {c.id for c, _ in dropped} == {"p/small", "p/graded"}
+
+    def test_exact_hash_duplicate(self):
+        im = smooth_image(3)
+        a = self._with_thumb(cand("a.png", 320, 200, sha="same", id="p/a"), im)
+        b = self._with_thumb(cand("b.png", 320, 200, sha="same", id="p/b"), smooth_image(4))
+        kept, dropped = pdata.dedupe([b, a])
+        assert [c.id for c in kept] == ["p/a"]  # equal pixels: the first id stays
+        assert "same file as p/a" in dropped[0][1]
+
+    def test_light_and_dark_variants_are_kept(self):
+        base = np.asarray(smooth_image(5), dtype=np.float64)
+        dark = Image.fromarray((base * 0.35).astype(np.uint8))
+        a = self._with_thumb(cand("l.png", 320, 200, id="p/l"), Image.fromarray(base.astype(np.uint8)))
+        b = self._with_thumb(cand("d.png", 320, 200, id="p/d"), dark)
+        kept, _ = pdata.dedupe([a, b])
+        assert len(kept) == 2
+
+    def test_flat_thumbnails(self):
+        flat = np.full((16, 16), 100, np.uint8)
+        assert pdata.thumb_distance(flat, flat) == (0.0, 1.0)
+        assert not pdata.is_near_duplicate(flat, np.full((16, 16), 180, np.uint8))
+
+
+class TestClassify:
+    def test_gradient_is_graphics_noise_is_photo(self):
+        ramp = np.linspace(40, 90, 512)[None, :, None].repeat(320, 0).repeat(3, 2).astype(np.uint8)
+        f_flat = pdata.image_features(Image.fromarray(ramp), lossless=False)
+        f_noisy = pdata.image_features(noisy_image(0), lossless=False)
+        assert pdata.classify(f_flat) == "graphics"
+        assert pdata.classify(f_noisy) == "photo"
+        assert f_flat["flat"] > f_noisy["flat"]
+
+    def test_lossless_is_graphics(self):
+        assert pdata.classify(pdata.image_features(noisy_image(1), lossless=True)) == "graphics"
+
+    def test_overrides_are_valid(self):
+        assert set(pdata.KIND_OVERRIDES.values()) <= {"photo", "graphics"}
+
+
+class TestSplit:
+    IMAGES = [
+        {"id": "a/p1", "package": "a", "kind": "photo", "size": [4000, 3000]},
+        {"id": "a/p2", "package": "a", "kind": "photo", "size": [3000, 2000]},
+        {"id": "a/p3", "package": "a", "kind": "photo", "size": [2000, 3000]},
+        {"id": "b/p4", "package": "b", "kind": "photo", "size": [2880, 2160]},
+        {"id": "b/wide", "package": "b", "kind": "photo", "size": [5120, 2880]},  # 2560x1440 after cap
+        {"id": "b/small", "package": "b", "kind": "photo", "size": [1920, 1080]},
+        {"id": "c/art", "package": "c", "kind": "graphics", "size": [4096, 4096]},
+    ]
+
+    def test_deterministic_and_order_free(self):
+        first = pdata.choose_eval_hr(self.IMAGES, preferred=())
+        for seed in range(5):
+            shuffled = copy.deepcopy(self.IMAGES)
+            random.Random(seed).shuffle(shuffled)
+            assert pdata.choose_eval_hr(shuffled, preferred=()) == first
+        assert len(first) == 4 and first == sorted(first)
+        assert not {"b/wide", "b/small", "c/art"} & set(first)
+        assert {"a", "b"} <= {i.split("/")[0] for i in first}  # packages spread before repeating
+
+    def test_preferred_first_and_ineligible_ignored(self):
+        got = pdata.choose_eval_hr(self.IMAGES, preferred=("b/p4", "c/art", "zz/missing"), count=2)
+        assert "b/p4" in got and "c/art" not in got and len(got) == 2
+
+    def test_eligibility(self):
+        assert pdata.eval_hr_eligible(4224, 3168)
+        assert pdata.eval_hr_eligible(2560, 3837)
+        assert not pdata.eval_hr_eligible(5312, 2988)  # 16:9: 2560x1440 < 2048^2 pixels
+        assert not pdata.eval_hr_eligible(2000, 2000)
+
+
+DEP5 = """Format: copyright-format 1.0
+Upstream-Name: demo
+
+Files: *
+Copyright: 2014 Somebody
+License: GPL-2+
+
+Files: abstract/Silk.png
+       abstract/Spring.png
+Copyright: 2008, Patryk
+License: LGPL-2+
+
+Files: 16.04/Bridge_by_X.jpg
+Copyright: 2018, X
+License: CC-BY-SA-4.0
+
+Files: debian/*
+Copyright: 2020, Packager
+License: MIT
+"""
+
+FREEFORM = """Copyright:
+    Copyright 2011 Jakub
+
+Image Authors:
+
+ - adwaita*
+ - other.jpg:
+   Copyright 2011 Jakub Steiner
+   Licensed under Creative Commons Attribution-ShareAlike 3.0 License.
+
+Licenses:
+   GNU General Public License, version 2 or later.
+
+Creative Commons Attribution-ShareAlike 3.0 License:
+   legal text
+"""
+
+
+class TestLicenses:
+    def test_dep5(self):
+        rules, overall = pdata.parse_copyright(DEP5)
+        assert overall == ["GPL-2+"]
+        lic = pdata.license_for("usr/share/backgrounds/mate/abstract/Spring.png", rules, overall)
+        assert lic == {"license": "LGPL-2+", "license_scope": "per-file", "copyright": "2008, Patryk"}
+        # upstream folder differs from the installed one: matched by file name
+        assert (
+            pdata.license_for("usr/share/backgrounds/Bridge_by_X.jpg", rules, overall)["license"]
+            == "CC-BY-SA-4.0"
+        )
+        other = pdata.license_for("usr/share/wallpapers/A/contents/images/1x1.jpg", rules, overall)
+        assert other["license"] == "GPL-2+" and other["license_scope"] == "package-wide"
+
+    def test_freeform(self):
+        rules, overall = pdata.parse_copyright(FREEFORM)
+        assert overall == ["CC-BY-SA-3.0", "GPL-2+"]
+        lic = pdata.license_for("usr/share/backgrounds/gnome/adwaita-d.webp", rules, overall)
+        assert lic["license"] == "CC-BY-SA-3.0" and lic["license_scope"] == "per-file"
+        assert "Jakub Steiner" in lic["copyright"]
+        unlisted = pdata.license_for("usr/share/backgrounds/gnome/grid-l.webp", rules, overall)
+        assert unlisted == {
+            "license": "CC-BY-SA-3.0 OR GPL-2+",
+            "license_scope": "package-wide",
+            "copyright": "",
+        }
+
+
+class TestPixels:
+    def test_resize_never_upscales(self):
+        im = Image.new("RGB", (300, 200))
+        assert pdata.resize_long_side(im, 1536) is im
+        assert pdata.resize_long_side(Image.new("RGB", (3000, 1000)), 1536).size == (1536, 512)
+        assert pdata.resize_long_side(Image.new("RGB", (1000, 3000)), 1536).size == (512, 1536)
+
+    def test_jpeg_is_444_and_deterministic(self):
+        im = noisy_image(2, (96, 64))
+        a, b = pdata.encode_jpeg(im, 95), pdata.encode_jpeg(im, 95)
+        assert a == b
+        assert JpegImagePlugin.get_sampling(Image.open(io.BytesIO(a))) == 0  # 4:4:4
+
+    def test_transparency_flattened(self):
+        im = Image.new("RGBA", (4, 4), (255, 0, 0, 0))
+        assert pdata.to_rgb(im).getpixel((0, 0)) == (128, 128, 128)
+        assert pdata.to_rgb(Image.new("L", (2, 2), 7)).mode == "RGB"
+
+
+class TestPackAndScan:
+    def test_scan_skips_symlinks_and_non_rasters(self, tmp_path):
+        d = tmp_path / "usr/share/backgrounds"
+        d.mkdir(parents=True)
+        smooth_image(0).save(d / "a.png")
+        (d / "b.svg").write_text("<svg/>")
+        (d / "c.jpg").symlink_to("a.png")
+        found, links = pdata.scan_package(tmp_path, "pkg")
+        assert [c.path for c in found] == ["usr/share/backgrounds/a.png"] and links == 1
+        assert (found[0].width, found[0].height) == (320, 200)
+
+    def test_pack_shrinks_to_budget_and_is_reproducible(self, tmp_path):
+        cands = []
+        for i in range(3):
+            f = tmp_path / f"src{i}.png"
+            noisy_image(i, (640, 400)).save(f)
+            cands.append(cand(f.name, 640, 400, id=f"t/img{i}", file=f))
+        entries, side = pdata.build_pack(cands, tmp_path / "pack", 640, 95, budget=200_000)
+        total = sum(e["bytes"] for e in entries.values())
+        assert side < 640 and total <= 200_000
+        assert all(max(e["size"]) <= side for e in entries.values())
+        again, _ = pdata.build_pack(cands, tmp_path / "pack2", 640, 95, budget=200_000)
+        assert [e["sha256"] for e in again.values()] == [e["sha256"] for e in entries.values()]
+
+
+class TestManifest:
+    def _manifest(self):
+        c = cand("usr/x.jpg", 3000, 2000, "lomiri-wallpapers-16.04", id="lomiri/x", kind="photo")
+        c.features = {"flat": 0.1}
+        d = cand("usr/y.jpg", 3000, 2000, "lomiri-wallpapers-16.04", id="lomiri/y", kind="graphics")
+        lic = {"license": "CC0-1.0", "license_scope": "per-file", "copyright": "X"}
+        f = {"file": "f.jpg", "bytes": 10, "size": [10, 10], "sha256": "0" * 64}
+        images = [
+            pdata.image_record(c, "1.0", lic, "eval_hr", f | {"file": "x.png"}),
+            pdata.image_record(d, "1.0", lic, "train", f),
+        ]
+        ev = dict.fromkeys(pdata.EVAL_KEYS, "v")
+        return {"version": pdata.MANIFEST_VERSION, "images": images, "eval": [ev]}
+
+    def test_valid(self):
+        m = self._manifest()
+        pdata.validate_manifest(m)
+        x, y = m["images"]
+        assert x["pack_file"] is None and x["eval_file"] == "x.png"
+        assert y["pack_file"] == "f.jpg" and y["eval_file"] is None
+
+    @pytest.mark.parametrize(
+        "break_it",
+        [
+            lambda m: m["images"][0].update(kind="painting"),
+            lambda m: m["images"][1].update(split="test"),
+            lambda m: m["images"][1].update(pack_file=None),
+            lambda m: m["images"][1].pop("license"),
+            lambda m: m["images"].reverse(),
+            lambda m: m["images"][1].update(pack_sha256="xyz"),
+            lambda m: m.update(version=99),
+        ],
+    )
+    def test_invalid(self, break_it):
+        m = self._manifest()
+        break_it(m)
+        with pytest.raises(ValueError):
+            pdata.validate_manifest(m)
+
+    def test_committed_manifest_is_valid(self):
+        committed = Path(__file__).resolve().parents[1] / "docs" / "data_manifest.json"
+        if not committed.is_file():
+            pytest.skip("docs/data_manifest.json not built yet")
+        import json
+
+        m = json.loads(committed.read_text())
+        pdata.validate_manifest(m)
+        held = {d["id"] for d in m["images"] if d["split"] == "eval_hr"}
+        assert len(held) == pdata.EVAL_HR_COUNT
+        assert not held & {d["id"] for d in m["images"] if d["pack_file"]}
