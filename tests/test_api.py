@@ -128,3 +128,14 @@ def test_pad_image_replicates_edges():
     padded = pad_image(x, 8)
     assert padded.shape == (1, 3, 8, 8)
     assert torch.equal(padded[..., 7, :4], x[..., 2, :])
+
+
+def test_fuzzed_files_only_raise_dicodec_errors():
+    """A small CI budget of the decode fuzzer on a real file (the note reports a 100,000-case run)."""
+    from dicodec.bitstream.fuzz import run_fuzz
+
+    img = np.asarray(SAMPLE.convert("RGB"))[:128, :256].copy()
+    seed_file = dicodec.encode(img, quality=40, device="cpu", tile_size=128)
+    lines: list[str] = []
+    result = run_fuzz(60, 3, lambda data: dicodec.decode(data, device="cpu"), [seed_file], log=lines.append)
+    assert result.failures == [], lines
