@@ -146,6 +146,26 @@ def setup_distributed(device_arg: str) -> tuple[int, int, torch.device]:
     return 0, 1, torch.device(device_arg)
 
 
+def agreed_elapsed(start: float, world: int, device: torch.device) -> float:
+    """Seconds since ``start`` by rank 0's clock, so all ranks stop and set the learning rate alike."""
+    elapsed = time.time() - start
+    if world > 1:
+        clock = torch.tensor([elapsed], dtype=torch.float64, device=device)
+        dist.broadcast(clock, 0)
+        elapsed = float(clock)
+    return elapsed
+
+
+def append_log(path: Path, record: dict) -> None:
+    """One JSON line to the log file and a ``key=value`` line to stdout."""
+    with open(path, "a") as f:
+        f.write(json.dumps(record) + "\n")
+    print(
+        " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()),
+        flush=True,
+    )
+
+
 def save_checkpoint(path: Path, **state) -> None:
     tmp = path.with_suffix(".tmp")
     torch.save(state, tmp)
@@ -217,11 +237,7 @@ def main(cfg: TrainConfig, resume: bool = False) -> dict:
     record: dict = {}
     model.train()
     while step < cfg.steps:
-        elapsed = time.time() - start
-        if world > 1:  # ranks must agree on when to stop and on the learning rate: rank 0's clock
-            clock = torch.tensor([elapsed], dtype=torch.float64, device=device)
-            dist.broadcast(clock, 0)
-            elapsed = float(clock)
+        elapsed = agreed_elapsed(start, world, device)
         if cfg.max_minutes and elapsed > cfg.max_minutes * 60:
             break
         lr = lr_at(step, cfg, (elapsed_before + elapsed) / 60)
@@ -262,14 +278,7 @@ def main(cfg: TrainConfig, resume: bool = False) -> dict:
             )
             window_start, window_samples = now, 0
             if rank == 0:
-                with open(log_file, "a") as f:
-                    f.write(json.dumps(record) + "\n")
-                print(
-                    " ".join(
-                        f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()
-                    ),
-                    flush=True,
-                )
+                append_log(log_file, record)
         if time.time() - last_ckpt > cfg.checkpoint_minutes * 60:
             checkpoint(elapsed_before + time.time() - start)
             last_ckpt = time.time()
