@@ -129,5 +129,9 @@ def load(name: str | None = None, device: torch.device | str = "cpu") -> torch.n
             model = _IN_MEMORY[entry.name]
         else:
             model = load_codec_file(entry.weights, expected_sha256=entry.sha256)
+            if model.config != entry.config:
+                raise ModelError(
+                    f"{entry.weights.name} holds a {model.config} model, not preset {entry.preset!r}"
+                )
         _LOADED[key] = model.to(device).eval()
     return _LOADED[key]

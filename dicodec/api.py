@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from dicodec.errors import BitstreamError, DicodecError, ImageError, UnavailableError
+from dicodec.errors import DicodecError, ImageError, UnavailableError
 
 ImageLike = Any  # numpy uint8 HxW / HxWx3, PIL.Image, or torch float tensor (3,H,W) / (1,3,H,W) in [0,1]
 DecodeMode = Literal["fast", "generative"]
@@ -222,4 +222,4 @@ def load_codec(name: str | None = None, *, device: str = "auto", dtype: Any = No
     return codec
 
 
-__all__ = ["encode", "decode", "inspect", "list_models", "load_codec", "BitstreamError"]
+__all__ = ["encode", "decode", "inspect", "list_models", "load_codec"]
