@@ -429,10 +429,24 @@ Examples:
     default=None,
     help="Output image format; default from the output's extension, png for stdout.",
 )
+@click.option(
+    "--realism",
+    type=click.FloatRange(0.0, 1.0),
+    default=1.0,
+    show_default=True,
+    help="Generative mode: 0 keeps the decoded latent (fidelity), 1 applies the full DiT correction.",
+)
 @click.option("-f", "--force", is_flag=True, help="Overwrite the output file if it exists.")
 @click.option("--quiet", is_flag=True, help="Do not print the summary line.")
 def decode(
-    input_path: str, output: str | None, mode: str, device: str, fmt: str | None, force: bool, quiet: bool
+    input_path: str,
+    output: str | None,
+    mode: str,
+    device: str,
+    realism: float,
+    fmt: str | None,
+    force: bool,
+    quiet: bool,
 ) -> None:
     if output is None:
         output = _default_output(input_path, extension_for(fmt or "png"))
@@ -442,7 +456,7 @@ def decode(
     check_output(output, force)  # before the slow part, so a refusal costs no waiting
     start = time.perf_counter()
     with _about(src):
-        image = api.decode(data, mode=mode, device=device, output="numpy")  # type: ignore[arg-type]
+        image = api.decode(data, mode=mode, device=device, output="numpy", realism=realism)  # type: ignore[arg-type]
     elapsed = time.perf_counter() - start
     atomic_write(output, encode_image(image, fmt_name), force=force)
     if not quiet:

@@ -8,6 +8,8 @@ of 2048 px codes 1080p and 2048x2048 images as one tile.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -66,26 +68,34 @@ def check_model(header: container.Header, entry: ModelEntry, codec: ImageCodec) 
         )
 
 
-def decode_latents(codec: ImageCodec, header: container.Header, tiles: list[container.Tile]):
-    """Yield ``(tile_rect, latent)`` for every tile: the shared first half of both decode modes."""
-    for index, tile in enumerate(tiles):
-        rect = container.tile_rect(header, index)
-        try:
-            latent = codec.decompress_latent([tile.z, *tile.y], rect[2:], header.quality)
-        except ValueError as exc:
-            raise Corrupt(f"tile {index}: entropy-coded data is corrupt ({exc})") from exc
-        yield rect, latent
+TileDecoder = Callable[[list[bytes], tuple[int, int]], Tensor]
 
 
 def decode_image(
-    codec: ImageCodec, header: container.Header, tiles: list[container.Tile], synthesize=None
+    codec: ImageCodec,
+    header: container.Header,
+    tiles: list[container.Tile],
+    decode_tile: TileDecoder | None = None,
 ) -> Tensor:
-    """Decode all tiles and stitch them into a (1, 3, H, W) image in [0, 1] on the CPU."""
-    synthesize = synthesize or codec.synthesize
+    """Decode all tiles and stitch them into a (1, 3, H, W) image in [0, 1] on the CPU.
+
+    Args:
+        decode_tile: ``(strings, (tile_h, tile_w)) -> pixels``; the fast decode by default, the
+            generative decode for ``mode="generative"``.
+    """
+    if decode_tile is None:
+
+        def decode_tile(strings, shape):
+            return codec.decompress(strings, shape, header.quality)
+
     ph, pw = header.padded_size
     out = torch.empty(1, 3, ph, pw)
-    for (top, left, th, tw), latent in decode_latents(codec, header, tiles):
-        pixels = synthesize(latent)
+    for index, tile in enumerate(tiles):
+        top, left, th, tw = container.tile_rect(header, index)
+        try:
+            pixels = decode_tile([tile.z, *tile.y], (th, tw))
+        except ValueError as exc:
+            raise Corrupt(f"tile {index}: entropy-coded data is corrupt ({exc})") from exc
         if not torch.isfinite(pixels).all():
             pixels = torch.nan_to_num(pixels, nan=0.0, posinf=1.0, neginf=0.0)
         out[..., top : top + th, left : left + tw] = pixels.cpu()

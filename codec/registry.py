@@ -44,6 +44,8 @@ class ModelEntry:
     bitstream_version: str = "1.0"
     default: bool = False
     training: dict = field(default_factory=dict, compare=False)
+    generative_weights: Path | None = None  # GenerativeDecoder file paired with these codec weights
+    generative_sha256: str = ""
 
     @property
     def config(self) -> CodecConfig:
@@ -55,25 +57,32 @@ class ModelEntry:
 
 
 _REGISTRY: dict[str, ModelEntry] = {}
-_IN_MEMORY: dict[str, torch.nn.Module] = {}
-_LOADED: dict[tuple[str, str], torch.nn.Module] = {}
+_IN_MEMORY: dict[tuple[str, str], torch.nn.Module] = {}  # (name, "codec" | "generative") -> module
+_LOADED: dict[tuple[str, str, str], torch.nn.Module] = {}  # (name, part, device) -> module
 
 
-def register_codec(entry: ModelEntry, model: torch.nn.Module | None = None) -> ModelEntry:
-    """Add ``entry`` to the registry; ``model`` registers an in-memory codec (tests, experiments)."""
-    _REGISTRY[entry.name] = entry
-    if model is not None:
-        _IN_MEMORY[entry.name] = model
-    for key in [k for k in _LOADED if k[0] == entry.name]:
+def _forget(name: str) -> None:
+    for key in [k for k in _LOADED if k[0] == name]:
         del _LOADED[key]
+
+
+def register_codec(
+    entry: ModelEntry, model: torch.nn.Module | None = None, generative: torch.nn.Module | None = None
+) -> ModelEntry:
+    """Add ``entry``; ``model`` / ``generative`` register in-memory modules (tests, experiments)."""
+    _REGISTRY[entry.name] = entry
+    for part, module in (("codec", model), ("generative", generative)):
+        if module is not None:
+            _IN_MEMORY[(entry.name, part)] = module
+    _forget(entry.name)
     return entry
 
 
 def unregister_codec(name: str) -> None:
     _REGISTRY.pop(name, None)
-    _IN_MEMORY.pop(name, None)
-    for key in [k for k in _LOADED if k[0] == name]:
-        del _LOADED[key]
+    for part in ("codec", "generative"):
+        _IN_MEMORY.pop((name, part), None)
+    _forget(name)
 
 
 def _load_zoo() -> None:
@@ -92,6 +101,8 @@ def _load_zoo() -> None:
                 bitstream_version=item.get("bitstream_version", "1.0"),
                 default=bool(item.get("default", False)),
                 training=item.get("training", {}),
+                generative_weights=WEIGHTS_DIR / item["generative"]["file"] if "generative" in item else None,
+                generative_sha256=item["generative"]["sha256"] if "generative" in item else "",
             ),
         )
 
@@ -123,15 +134,36 @@ def load(name: str | None = None, device: torch.device | str = "cpu") -> torch.n
     from dicodec.codec.weights_io import load_codec_file
 
     entry = get_entry(name)
-    key = (entry.name, str(device))
+    key = (entry.name, "codec", str(device))
     if key not in _LOADED:
-        if entry.name in _IN_MEMORY:
-            model = _IN_MEMORY[entry.name]
-        else:
+        model = _IN_MEMORY.get((entry.name, "codec"))
+        if model is None:
             model = load_codec_file(entry.weights, expected_sha256=entry.sha256)
             if model.config != entry.config:
                 raise ModelError(
                     f"{entry.weights.name} holds a {model.config} model, not preset {entry.preset!r}"
                 )
         _LOADED[key] = model.to(device).eval()
+    return _LOADED[key]
+
+
+def load_generative(name: str | None = None, device: torch.device | str = "cpu") -> torch.nn.Module:
+    """The generative (DiT-IC) decoder paired with codec ``name``, loaded once and hash-checked.
+
+    Raises:
+        UnavailableError: the model ships no generative decoder.
+    """
+    from dicodec.errors import UnavailableError
+
+    entry = get_entry(name)
+    key = (entry.name, "generative", str(device))
+    if key not in _LOADED:
+        decoder = _IN_MEMORY.get((entry.name, "generative"))
+        if decoder is None:
+            if entry.generative_weights is None:
+                raise UnavailableError(f"model {entry.name} has no generative decoder weights")
+            from dicodec.codec.generative import load_decoder_file
+
+            decoder = load_decoder_file(entry.generative_weights, expected_sha256=entry.generative_sha256)
+        _LOADED[key] = decoder.to(device).eval()
     return _LOADED[key]

@@ -131,7 +131,12 @@ def encode(
 
 
 def decode(
-    data: bytes, *, mode: DecodeMode = "fast", device: str = "auto", output: OutputKind = "numpy"
+    data: bytes,
+    *,
+    mode: DecodeMode = "fast",
+    device: str = "auto",
+    output: OutputKind = "numpy",
+    realism: float = 1.0,
 ) -> Any:
     """Decompress a dicodec bitstream.
 
@@ -140,6 +145,8 @@ def decode(
         mode: ``"fast"`` (synthesis transform only) or ``"generative"`` (DiT decoder).
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
         output: ``"numpy"`` (uint8 HxWx3), ``"pil"`` (RGB image) or ``"torch"`` (float (3,H,W) in [0,1]).
+        realism: generative mode only: 0 keeps the decoded latent (fidelity), 1 applies the full
+            Diffusion Transformer correction (texture); values between scale it.
 
     Raises:
         dicodec.DicodecError: any problem with the data; never a bare exception or a crash.
@@ -149,6 +156,8 @@ def decode(
 
     if mode not in DECODE_MODES:
         raise DicodecError(f"unknown decode mode {mode!r} (fast or generative)")
+    if isinstance(realism, bool) or not isinstance(realism, (int, float)) or not 0.0 <= realism <= 1.0:
+        raise DicodecError(f"realism must be a number from 0 to 1, got {realism!r}")
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise DicodecError(f"decode takes bytes, got {type(data).__name__}")
     header, tiles = container.read(data)
@@ -156,15 +165,24 @@ def decode(
     if mode not in entry.decode_modes:
         raise UnavailableError(
             f"decode mode {mode!r} is not available for model {entry.name} "
-            f"(available: {', '.join(entry.decode_modes)}); the generative DiT decoder has no shipped "
-            "weights yet: use --mode fast"
+            f"(available: {', '.join(entry.decode_modes)}); no generative DiT decoder weights are shipped "
+            "for it yet: use --mode fast"
         )
     dev = _device(device)
     codec = registry.load(entry.name, dev)
     pipeline.check_model(header, entry, codec)
+    decode_tile = None
+    if mode == "generative":
+        from dicodec.codec.generative import generative_decode
+
+        decoder = registry.load_generative(entry.name, dev)
+
+        def decode_tile(strings, shape):
+            return generative_decode(codec, decoder, strings, shape, header.quality, float(realism))
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        x = pipeline.decode_image(codec, header, tiles)
+        x = pipeline.decode_image(codec, header, tiles, decode_tile)
     return to_output(x, output)
 
 

@@ -62,8 +62,16 @@ class FakeAPI:
             raise Corrupt("chunk 2: checksum mismatch")
         return w, h, q, payload
 
-    def decode(self, data: bytes, *, mode: str = "fast", device: str = "auto", output: str = "numpy") -> Any:
-        self.calls.append(("decode", {"mode": mode, "device": device, "output": output}))
+    def decode(
+        self,
+        data: bytes,
+        *,
+        mode: str = "fast",
+        device: str = "auto",
+        output: str = "numpy",
+        realism: float = 1.0,
+    ) -> Any:
+        self.calls.append(("decode", {"mode": mode, "device": device, "output": output, "realism": realism}))
         if mode == "generative":
             raise UnavailableError("generative decoding needs the DiT weights, which are not installed")
         w, h, _, payload = self._parse(data)
@@ -375,7 +383,9 @@ class TestDecode:
         assert result.exit_code == 0, result.output
         np.testing.assert_array_equal(np.asarray(Image.open(work / "photo.png")), _image())
         assert re.fullmatch(r"photo\.dic -> photo\.png: 16x12, png, fast, \d+\.\d\d s\n", result.stderr)
-        assert fake.calls == [("decode", {"mode": "fast", "device": "auto", "output": "numpy"})]
+        assert fake.calls == [
+            ("decode", {"mode": "fast", "device": "auto", "output": "numpy", "realism": 1.0})
+        ]
 
     @pytest.mark.parametrize(
         ("name", "fmt"),
@@ -402,8 +412,25 @@ class TestDecode:
         assert result.exit_code == 0 and result.stdout_bytes.startswith(b"\x89PNG")
 
     def test_mode_and_device_reach_the_library(self, fake: FakeAPI, dic: Path) -> None:
-        run("decode", "photo.dic", "-o", "x.png", "--device", "cuda", "--mode", "fast")
-        assert fake.calls == [("decode", {"mode": "fast", "device": "cuda", "output": "numpy"})]
+        run(
+            "decode",
+            "photo.dic",
+            "-o",
+            "x.png",
+            "--device",
+            "cuda",
+            "--mode",
+            "generative",
+            "--realism",
+            "0.3",
+        )
+        assert fake.calls == [
+            ("decode", {"mode": "generative", "device": "cuda", "output": "numpy", "realism": 0.3})
+        ]
+
+    def test_realism_out_of_range_is_a_usage_error(self, fake: FakeAPI, dic: Path) -> None:
+        result = run("decode", "photo.dic", "-o", "x.png", "--realism", "1.5")
+        assert result.exit_code == 2 and fake.calls == [] and not Path("x.png").exists()
 
 
 class TestDecodeErrors:
