@@ -89,6 +89,7 @@ def _load_zoo() -> None:
     if not ZOO_FILE.is_file():
         return
     for name, item in json.loads(ZOO_FILE.read_text()).items():
+        generative = item.get("generative")  # optional DiT decoder file paired with the codec
         _REGISTRY.setdefault(
             name,
             ModelEntry(
@@ -101,8 +102,8 @@ def _load_zoo() -> None:
                 bitstream_version=item.get("bitstream_version", "1.0"),
                 default=bool(item.get("default", False)),
                 training=item.get("training", {}),
-                generative_weights=WEIGHTS_DIR / item["generative"]["file"] if "generative" in item else None,
-                generative_sha256=item["generative"]["sha256"] if "generative" in item else "",
+                generative_weights=WEIGHTS_DIR / generative["file"] if generative else None,
+                generative_sha256=generative["sha256"] if generative else "",
             ),
         )
 
