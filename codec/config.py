@@ -29,6 +29,8 @@ class CodecConfig:
 
 PRESETS: dict[str, CodecConfig] = {
     "hp32": CodecConfig(),
+    # hp32-v2: same networks, lambda range moved down so quality 0 reaches ~0.05 bpp on photos.
+    "hp32b": CodecConfig(lambda_min=3e-5, lambda_max=0.06),
     # A few-kilobyte model for tests and CPU smoke runs: same code paths, tiny widths.
     "tiny": CodecConfig(channels=16, latent_channels=32, hyper_channels=16, num_slices=2, slice_hidden=16,
                         levels=3),

@@ -47,6 +47,9 @@ class ImageCodec(nn.Module):
         init = 0.5 * torch.log(lam / lam[len(lam) // 2])
         self.log_gain = nn.Parameter(init.view(-1, 1).repeat(1, m).clone())
         self.log_inverse_gain = nn.Parameter(-init.view(-1, 1).repeat(1, m).clone())
+        # Training only: autocast dtype of the two transforms (the entropy model always runs in fp32;
+        # its fake-quantized fixed-point arithmetic needs it). Not saved; decoding runs in fp32.
+        self.amp_dtype: torch.dtype | None = None
 
     def level_lambdas(self) -> Tensor:
         c = self.config
@@ -75,10 +78,15 @@ class ImageCodec(nn.Module):
     def forward(self, x: Tensor, level: Tensor) -> dict:
         """Training pass on a batch of crops with one continuous level per sample."""
         gain, inverse_gain = self.gains(level)
-        y = self.analysis(x) * gain
+        dtype = self.amp_dtype or torch.float32
+        amp = torch.autocast(x.device.type, dtype=dtype, enabled=self.amp_dtype is not None)
+        with amp:
+            y = self.analysis(x)
+        y = y.float() * gain
         out = self.latent_codec(y)
-        x_hat = self.synthesis(out["y_hat"] * inverse_gain)
-        return {"x_hat": x_hat, "likelihoods": out["likelihoods"]}
+        with amp:
+            x_hat = self.synthesis(out["y_hat"] * inverse_gain)
+        return {"x_hat": x_hat.float(), "likelihoods": out["likelihoods"]}
 
     def aux_loss(self) -> Tensor:
         return self.latent_codec.aux_loss()

@@ -85,10 +85,18 @@ def unregister_codec(name: str) -> None:
     _forget(name)
 
 
+# Models whose weights no longer ship (name -> what to do instead), so that decoding an old file says
+# why it cannot, rather than only that the name is unknown.
+RETIRED: dict[str, str] = {}
+
+
 def _load_zoo() -> None:
     if not ZOO_FILE.is_file():
         return
     for name, item in json.loads(ZOO_FILE.read_text()).items():
+        if "retired" in item:
+            RETIRED[name] = item["retired"]
+            continue
         generative = item.get("generative")  # optional DiT decoder file paired with the codec
         _REGISTRY.setdefault(
             name,
@@ -125,6 +133,8 @@ def default_name() -> str:
 def get_entry(name: str | None) -> ModelEntry:
     name = name or default_name()
     if name not in _REGISTRY:
+        if name in RETIRED:
+            raise UnknownModel(f"model {name!r} is no longer shipped: {RETIRED[name]}")
         known = ", ".join(sorted(_REGISTRY)) or "none"
         raise UnknownModel(f"unknown model {name!r} (registered: {known})")
     return _REGISTRY[name]

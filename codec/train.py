@@ -35,7 +35,7 @@ import torch
 import torch.distributed as dist
 
 from dicodec.codec.config import PRESETS
-from dicodec.codec.data import CropSampler
+from dicodec.codec.data import CropSampler, parse_mix
 from dicodec.codec.model import ImageCodec
 
 with warnings.catch_warnings():
@@ -69,6 +69,11 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     tf32: bool = True
+    mix: str = ""  # sampling weight per top-level data subfolder, e.g. "photo=0.75,graphics=0.25"
+    detail_candidates: int = 1  # keep the most detailed of this many crops (see data.CropSampler)
+    init: str = ""  # start from this released weights file (see codec/warm_start.py), not from scratch
+    amp: str = "none"  # "bf16": analysis/synthesis under bf16 autocast (entropy model stays fp32)
+    compile: bool = False  # torch.compile the analysis and synthesis transforms
 
 
 TRAIN_PRESETS: dict[str, TrainConfig] = {
@@ -76,6 +81,10 @@ TRAIN_PRESETS: dict[str, TrainConfig] = {
     # CPU smoke run for CI: tiny model, small crops, no MS-SSIM (needs > 160 px), a few dozen steps.
     "tiny": TrainConfig(preset="tiny", crop=128, batch_size=4, lr=1e-3, warmup_steps=0, steps=60,
                         w_msssim=0.0, log_every=10, ema_decay=0.9),
+    # hp32-v2: fine-tunes hp32-v1 (--init) on a lower lambda range with larger crops (12x12 latents,
+    # 3x3 hyper-latents instead of 8x8 / 2x2), a photo-heavy mix and detail-biased crops.
+    "hp32b": TrainConfig(preset="hp32b", crop=384, batch_size=16, lr=1e-4, warmup_steps=200,
+                         mix="photo=0.75,graphics=0.25", detail_candidates=2, compile=True),
 }  # fmt: skip
 
 
@@ -185,6 +194,16 @@ def main(cfg: TrainConfig, resume: bool = False) -> dict:
     torch.backends.cudnn.benchmark = True  # training only: decoding never depends on these kernels
 
     model = ImageCodec(PRESETS[cfg.preset]).to(device)
+    if cfg.init and not (resume and (out_dir / "ckpt.pt").is_file()):
+        from dicodec.codec.warm_start import warm_start
+
+        counts = warm_start(model, cfg.init)
+        if rank == 0:
+            print(f"warm start from {cfg.init}: {counts}", flush=True)
+    if cfg.amp == "bf16":
+        model.amp_dtype = torch.bfloat16
+    elif cfg.amp != "none":
+        raise ValueError(f"amp must be 'none' or 'bf16', got {cfg.amp!r}")
     aux_params = [p for n, p in model.named_parameters() if n.endswith("quantiles")]
     main_params = [p for n, p in model.named_parameters() if not n.endswith("quantiles")]
     optimizer = torch.optim.Adam(main_params, lr=cfg.lr)
@@ -209,7 +228,16 @@ def main(cfg: TrainConfig, resume: bool = False) -> dict:
             device_ids=[device.index] if device.type == "cuda" else None,
             broadcast_buffers=False,  # buffers are constants or empty (integer tables are built at export)
         )
-    sampler = CropSampler(cfg.data, device, seed=cfg.seed * 1000 + rank + 17 * step)
+    if cfg.compile:  # in place, so state-dict keys do not change
+        model.analysis.compile()
+        model.synthesis.compile()
+    sampler = CropSampler(
+        cfg.data,
+        device,
+        seed=cfg.seed * 1000 + rank + 17 * step,
+        mix=parse_mix(cfg.mix),
+        detail_candidates=cfg.detail_candidates,
+    )
     if rank == 0:
         n_params = sum(p.numel() for p in model.parameters())
         print(
@@ -235,6 +263,7 @@ def main(cfg: TrainConfig, resume: bool = False) -> dict:
     start = time.time()
     last_ckpt, window_start, window_samples = start, start, 0
     record: dict = {}
+    skipped = 0  # steps whose gradients were not finite
     model.train()
     while step < cfg.steps:
         elapsed = agreed_elapsed(start, world, device)
@@ -249,9 +278,13 @@ def main(cfg: TrainConfig, resume: bool = False) -> dict:
         terms = rd_loss(model, out, x, level, cfg)
         optimizer.zero_grad(set_to_none=True)
         terms["loss"].backward()
-        if cfg.grad_clip:
-            torch.nn.utils.clip_grad_norm_(main_params, cfg.grad_clip)
-        optimizer.step()
+        # DDP has averaged the gradients, so every rank sees the same norm and skips the same steps:
+        # one non-finite batch (e.g. MS-SSIM's pow() at a zero contrast term) must not poison the run.
+        grad_norm = torch.nn.utils.clip_grad_norm_(main_params, cfg.grad_clip or float("inf"))
+        if torch.isfinite(grad_norm):
+            optimizer.step()
+        else:
+            skipped += 1
         aux_loss = model.aux_loss()
         aux_optimizer.zero_grad(set_to_none=True)
         aux_loss.backward()
@@ -259,7 +292,8 @@ def main(cfg: TrainConfig, resume: bool = False) -> dict:
             for p in aux_params:
                 dist.all_reduce(p.grad)
                 p.grad /= world
-        aux_optimizer.step()
+        if all(torch.isfinite(p.grad).all() for p in aux_params):
+            aux_optimizer.step()
         ema.update(model, step)
         step += 1
         samples_seen += cfg.batch_size * world
@@ -275,6 +309,7 @@ def main(cfg: TrainConfig, resume: bool = False) -> dict:
                 images_per_s=window_samples / max(now - window_start, 1e-9),
                 elapsed_min=(elapsed_before + now - start) / 60,
                 world=world,
+                skipped=skipped,
             )
             window_start, window_samples = now, 0
             if rank == 0:
@@ -331,6 +366,16 @@ def export(checkpoint_path: str | Path, out_path: str | Path, name: str, use_ema
 @click.option("--seed", type=int, default=None, help="Random seed (each DDP rank adds its rank).")
 @click.option("--log-every", type=int, default=None, help="Log a JSON line every N steps.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None, help="Where to train.")
+@click.option("--mix", default=None, help='Weight per data subfolder, e.g. "photo=0.75,graphics=0.25".')
+@click.option("--detail-candidates", type=int, default=None, help="Keep the most detailed of N crops.")
+@click.option(
+    "--init",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="Start from a released weights file (.safetensors) instead of from scratch.",
+)
+@click.option("--amp", type=click.Choice(["none", "bf16"]), default=None, help="Autocast the transforms.")
+@click.option("--compile/--no-compile", default=None, help="torch.compile the transforms.")
 @click.option("--resume", is_flag=True, help="Continue from OUT/ckpt.pt if it exists.")
 @click.option(
     "--export-to",

@@ -28,15 +28,15 @@ SAMPLE = Path(dicodec.__file__).with_name("samples") / "coffee.png"
 
 # name -> (quality, tile size, crop (top, left, h, w) of the sample or None)
 CASES = {
-    "coffee_hp32-v1_q10": (10, 2048, None),
-    "coffee_hp32-v1_q80": (80, 2048, None),
-    "coffee_crop_hp32-v1_q50_tiles128": (50, 128, (40, 60, 300, 200)),
+    "coffee_hp32-v2_q10": (10, 2048, None),
+    "coffee_hp32-v2_q80": (80, 2048, None),
+    "coffee_crop_hp32-v2_q50_tiles128": (50, 128, (40, 60, 300, 200)),
 }
 
 LATENT_SHA256 = {
-    "coffee_hp32-v1_q10": "764ddbc14a0a181da3ac12391d8809822a3a2fcc3f9d7c6abd9131a05cb27d98",
-    "coffee_hp32-v1_q80": "524210737164f56c9966f2a01b9b929e2f70a15b24c6ee21e51652ff7f7b2398",
-    "coffee_crop_hp32-v1_q50_tiles128": "4f2a54ed530426c13cc875dff26af7d831b8dd833c02d432199b11d5897f5299",
+    "coffee_hp32-v2_q10": "660830e0db3723335ab64f9cb9a3bc72dd0999df41cf41f7be4e1fa20186cda0",
+    "coffee_hp32-v2_q80": "638ebd22d765cf12a10f76cd515d8e0ba60cdb2b98fd1223540c8c14329bb888",
+    "coffee_crop_hp32-v2_q50_tiles128": "76eab825ab4a6ea942a7c96a8d696ee652a00fd98a9f4b83a3a98e917858e7b6",
 }
 
 
@@ -75,7 +75,7 @@ def test_golden_header(name: str) -> None:
     info = dicodec.inspect((GOLDEN / f"{name}.dic").read_bytes())
     h, w = sample(crop).shape[:2]
     assert (info["model"], info["quality"], info["tile_size"], info["width"], info["height"]) == (
-        "hp32-v1",
+        "hp32-v2",
         quality,
         tile,
         w,
@@ -83,9 +83,17 @@ def test_golden_header(name: str) -> None:
     )
 
 
+def test_file_of_a_retired_model_fails_with_a_clear_error() -> None:
+    """hp32-v1 (dicodec 0.1) no longer ships: its files must say so, not crash or decode garbage."""
+    data = (GOLDEN / "retired_hp32-v1_q10.dic").read_bytes()
+    assert dicodec.inspect(data)["model"] == "hp32-v1"
+    with pytest.raises(dicodec.DicodecError, match="no longer shipped.*dicodec 0.1.0"):
+        dicodec.decode(data, device="cpu")
+
+
 def write() -> None:
     for name, (quality, tile, crop) in CASES.items():
-        data = dicodec.encode(sample(crop), quality=quality, model="hp32-v1", device="cpu", tile_size=tile)
+        data = dicodec.encode(sample(crop), quality=quality, model="hp32-v2", device="cpu", tile_size=tile)
         (GOLDEN / f"{name}.dic").write_bytes(data)
         Image.fromarray(dicodec.decode(data, device="cpu")).save(GOLDEN / f"{name}.png")
         print(f'    "{name}": "{latent_digest(data)}",  # {len(data)} bytes')

@@ -1,0 +1,75 @@
+"""Start training from a released weights file instead of from scratch.
+
+A shipped file holds fp16 transforms and the *integer* weights of the exact entropy networks (their
+float copies are left out, see :mod:`dicodec.codec.weights_io`). Warm starting therefore rebuilds the
+float weights of every :class:`~dicodec.codec.fixed_point.ExactConv2d` from its integers (exact up to
+the 2^-12 weight grid) and copies every tensor whose shape matches.
+
+The gain vectors (Cui et al. 2021) are tied to the file's lambda range. When the new preset covers
+another range, each channel's log-gain is refitted as a straight line in log-lambda over the old
+levels and read off at the new levels: the latent scale the transforms learned is kept, and levels
+beyond the old range start on the extrapolated line rather than at a guess.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from dicodec.codec.fixed_point import ACT_BITS, WEIGHT_BITS, ExactConv2d
+from dicodec.codec.model import ImageCodec
+from dicodec.codec.weights_io import load_codec_file
+
+
+def _refit_gains(old_table: Tensor, old_lambdas: Tensor, new_lambdas: Tensor) -> Tensor:
+    """Least-squares line per channel of ``old_table`` (levels, M) against log-lambda, at new lambdas."""
+    t = old_lambdas.double().log()
+    design = torch.stack([torch.ones_like(t), t], 1)  # (L, 2)
+    coef = torch.linalg.lstsq(design, old_table.double()).solution  # (2, M)
+    tn = new_lambdas.double().log()
+    return (torch.stack([torch.ones_like(tn), tn], 1) @ coef).float()
+
+
+@torch.no_grad()
+def warm_start(model: ImageCodec, path: str | Path) -> dict[str, int]:
+    """Load what fits from the weights file at ``path`` into ``model`` (in place).
+
+    Returns counts of copied, refitted and skipped tensors, so a training log can show what happened.
+    """
+    source = load_codec_file(path)
+    src_state = source.state_dict()
+    for name, module in source.named_modules():  # float weights of exact networks from their integers
+        if isinstance(module, ExactConv2d) and module.frozen:
+            src_state[f"{name}.conv.weight"] = module.weight_int.float() / 2**WEIGHT_BITS
+            bias = module.bias_int.double() / 2 ** (ACT_BITS + WEIGHT_BITS)
+            src_state[f"{name}.conv.bias"] = bias.float()
+    counts = {"copied": 0, "refitted": 0, "skipped": 0}
+    target = dict(model.named_parameters())
+    # Parameters only: buffers are constants of a fresh model, and the file's fp16 copies of some are
+    # not (the EntropyBottleneck's likelihood bound 1e-9 and GDN's pedestal 2^-36 round to 0 in fp16;
+    # a zero likelihood bound gives infinite rates in training).
+    for key, value in target.items():
+        if key in ("log_gain", "log_inverse_gain"):
+            continue
+        src = src_state.get(key)
+        if src is not None and src.shape == value.shape:
+            value.copy_(src.to(value.device, value.dtype))
+            counts["copied"] += 1
+        else:
+            counts["skipped"] += 1
+    old_l, new_l = source.level_lambdas(), model.level_lambdas()
+    same_range = math.isclose(source.config.lambda_min, model.config.lambda_min) and math.isclose(
+        source.config.lambda_max, model.config.lambda_max
+    )
+    for key in ("log_gain", "log_inverse_gain"):
+        old = src_state[key].float()
+        if same_range and old.shape == target[key].shape:
+            new = old
+        else:
+            new = _refit_gains(old, old_l, new_l)
+        getattr(model, key).copy_(new.to(target[key].device))
+        counts["refitted"] += 1
+    return counts

@@ -1,0 +1,152 @@
+"""Training inputs: data mixes, detail-biased crops, warm starts, and the non-finite step guard."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from dicodec.codec.config import PRESETS, CodecConfig
+from dicodec.codec.data import CropSampler, detail, parse_mix
+from dicodec.codec.model import ImageCodec
+from dicodec.codec.train import TRAIN_PRESETS, export, main
+from dicodec.codec.warm_start import warm_start
+
+
+def _save(path: Path, array: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(array).save(path)
+
+
+@pytest.fixture(scope="module")
+def mixed_folder(tmp_path_factory) -> Path:
+    """photo/: one noisy (detailed) image; graphics/: one flat image."""
+    root = tmp_path_factory.mktemp("mixed")
+    rng = np.random.default_rng(0)
+    _save(root / "photo" / "noise.png", rng.integers(0, 256, (160, 160, 3), dtype=np.uint8))
+    _save(root / "graphics" / "flat.png", np.full((160, 160, 3), 90, dtype=np.uint8))
+    return root
+
+
+def test_parse_mix_normalizes_and_rejects_garbage():
+    assert parse_mix("photo=3,graphics=1") == {"photo": 0.75, "graphics": 0.25}
+    assert parse_mix("") == {}
+    with pytest.raises(ValueError, match="NAME=WEIGHT"):
+        parse_mix("photo")
+    with pytest.raises(ValueError, match=">= 0"):
+        parse_mix("photo=0,graphics=0")
+
+
+def test_mix_draws_groups_by_weight(mixed_folder):
+    sampler = CropSampler(mixed_folder, torch.device("cpu"), seed=1, mix={"photo": 0.9, "graphics": 0.1})
+    batch = sampler.sample(200, 128)
+    noisy = (detail(batch) > 0.1).float().mean().item()  # the flat image has zero detail
+    assert 0.8 < noisy < 0.97, noisy
+
+
+def test_mix_naming_a_missing_folder_is_a_clear_error(mixed_folder):
+    with pytest.raises(FileNotFoundError, match="portraits"):
+        CropSampler(mixed_folder, torch.device("cpu"), mix={"portraits": 1.0})
+
+
+def test_detail_candidates_prefer_the_detailed_crop(mixed_folder):
+    plain = CropSampler(mixed_folder, torch.device("cpu"), seed=3)
+    biased = CropSampler(mixed_folder, torch.device("cpu"), seed=3, detail_candidates=4)
+    share_plain = (detail(plain.sample(100, 128)) > 0.1).float().mean().item()
+    share_biased = (detail(biased.sample(100, 128)) > 0.1).float().mean().item()
+    assert share_plain < 0.7 and share_biased > 0.9, (share_plain, share_biased)
+
+
+def _tiny_file(tmp_path: Path, config: CodecConfig) -> Path:
+    from dicodec.codec.weights_io import save_codec
+
+    torch.manual_seed(0)
+    model = ImageCodec(config)
+    with torch.no_grad():
+        model.log_gain.add_(torch.randn_like(model.log_gain) * 0.1)
+    model.eval().update()
+    path = tmp_path / "source.safetensors"
+    save_codec(model, path, "tiny-src")
+    return path
+
+
+def test_warm_start_copies_transforms_and_refits_gains(tmp_path):
+    source_cfg = PRESETS["tiny"]
+    path = _tiny_file(tmp_path, source_cfg)
+    from dicodec.codec.weights_io import load_codec_file
+
+    source = load_codec_file(path)
+    target = ImageCodec(replace(source_cfg, lambda_min=source_cfg.lambda_min / 10))
+    counts = warm_start(target, path)
+    assert counts["refitted"] == 2 and counts["skipped"] == 0 and counts["copied"] > 10
+    for name, p in source.analysis.named_parameters():
+        assert torch.allclose(p, dict(target.analysis.named_parameters())[name])
+    exact = source.latent_codec.hyper_synthesis[0].conv
+    got = target.latent_codec.hyper_synthesis[0].conv
+    assert torch.allclose(got.weight, source.latent_codec.hyper_synthesis[0].weight_int.float() / 4096)
+    assert got.weight.shape == exact.weight.shape
+    # The top level keeps lambda_max, so its refitted gain stays close to the source's line there.
+    assert torch.allclose(target.log_gain[-1], source.log_gain[-1], atol=0.2)
+    # Buffers are a fresh model's constants, not the file's fp16 copies (1e-9 underflows in fp16).
+    bound = target.latent_codec.entropy_bottleneck.likelihood_lower_bound.bound
+    assert bound.item() == pytest.approx(1e-9)
+
+
+def test_warm_start_with_same_range_keeps_gains_exactly(tmp_path):
+    path = _tiny_file(tmp_path, PRESETS["tiny"])
+    from dicodec.codec.weights_io import load_codec_file
+
+    source = load_codec_file(path)
+    target = ImageCodec(PRESETS["tiny"])
+    warm_start(target, path)
+    assert torch.equal(target.log_gain, source.log_gain)
+
+
+def test_training_from_a_warm_start_with_mix_and_detail(mixed_folder, tmp_path):
+    path = _tiny_file(tmp_path, PRESETS["tiny"])
+    cfg = replace(
+        TRAIN_PRESETS["tiny"],
+        data=str(mixed_folder),
+        out=str(tmp_path / "run"),
+        steps=6,
+        log_every=3,
+        device="cpu",
+        init=str(path),
+        mix="photo=0.5,graphics=0.5",
+        detail_candidates=2,
+    )
+    record = main(cfg)
+    assert record["step"] == 6 and record["skipped"] == 0 and np.isfinite(record["loss"])
+    export(tmp_path / "run" / "ckpt.pt", tmp_path / "out.safetensors", "tiny-warm-v1")
+
+
+def test_non_finite_steps_are_skipped_not_applied(mixed_folder, tmp_path, monkeypatch):
+    """A batch whose loss is infinite must leave the weights untouched and be counted."""
+    import dicodec.codec.train as train_module
+
+    real_rd_loss = train_module.rd_loss
+
+    def poisoned(model, out, x, level, cfg):
+        terms = real_rd_loss(model, out, x, level, cfg)
+        terms["loss"] = terms["loss"] * float("inf")
+        return terms
+
+    monkeypatch.setattr(train_module, "rd_loss", poisoned)
+    cfg = replace(
+        TRAIN_PRESETS["tiny"], data=str(mixed_folder), out=str(tmp_path / "run"), steps=3, log_every=3,
+        device="cpu",
+    )  # fmt: skip
+    record = main(cfg)
+    assert record["skipped"] == 3
+    ckpt = torch.load(tmp_path / "run" / "ckpt.pt", weights_only=True)
+    torch.manual_seed(cfg.seed)
+    fresh = ImageCodec(PRESETS["tiny"]).state_dict()
+    for key, value in ckpt["model"].items():
+        if key.startswith("analysis") and value.is_floating_point():
+            assert torch.equal(value, fresh[key]), key
+    assert json.loads((tmp_path / "run" / "log.jsonl").read_text().splitlines()[-1])["skipped"] == 3
