@@ -55,6 +55,7 @@ from dicodec.codec.dit import DIT_PRESETS, DiT, DiTConfig, timestep_embedding
 from dicodec.codec.fixed_point import quantize_activation_exact
 from dicodec.codec.latent_codec import _ONE, SYMBOL_LIMIT, LatentCodec, scale_table
 from dicodec.codec.model import ImageCodec, quality_to_level
+from dicodec.codec.timing import section
 from dicodec.codec.transforms import DOWNSCALE, synthesis_transform
 
 with warnings.catch_warnings():
@@ -504,10 +505,14 @@ def generative_decode(
     y_hat, sigma = decode_with_scales(codec.latent_codec, strings, latent_hw, device)
     _, inverse_gain = codec.gains(quality_to_level(quality, codec.config.levels).to(device))
     dec_device = decoder.latent_std.device
-    refined = decoder((y_hat * inverse_gain).to(dec_device), (sigma * inverse_gain).to(dec_device), realism)
+    with section("dit"):
+        refined = decoder(
+            (y_hat * inverse_gain).to(dec_device), (sigma * inverse_gain).to(dec_device), realism
+        )
     if decoder.synthesis is None:
         return codec.synthesize(refined.to(device))
-    return decoder.synthesis(refined).float().clamp_(0, 1).to(device)
+    with section("network"):
+        return decoder.synthesis(refined).float().clamp_(0, 1).to(device)
 
 
 DECODER_ARCH = "dicodec.GenerativeDecoder"

@@ -1,6 +1,12 @@
 """Encode/decode speed and peak memory of the default codec at standard sizes.
 
     python scripts/bench.py [--devices cpu,cuda] [--sizes 768x512,1920x1080,2048x2048] [--repeats 3]
+    python scripts/bench.py --mode generative [--untrained-decoder dit-ic-s]
+
+``--mode generative`` times the DiT-IC decode (entropy decoding, one DiT step, synthesis) of the same
+files. A model that ships no generative decoder can still be timed with ``--untrained-decoder PRESET``:
+a randomly initialised decoder of that preset has exactly the cost of a trained one, and the rows say
+``untrained`` so nobody mistakes them for a quality result.
 
 Every (device, size) runs in a fresh subprocess so that peak host memory (ru_maxrss) belongs to that case
 alone; GPU peak memory is torch.cuda.max_memory_allocated. Times are medians over ``--repeats`` after one
@@ -30,12 +36,48 @@ def sample_image(width: int, height: int) -> np.ndarray:
         return np.asarray(im.convert("RGB").resize((width, height), Image.BICUBIC)).copy()
 
 
-def run_case(device: str, width: int, height: int, quality: int, repeats: int, model: str | None) -> dict:
+def prepare_generative(model: str | None, untrained: str | None) -> str:
+    """The decoder the generative rows time: the shipped one, or a random one of preset ``untrained``."""
+    from dataclasses import replace
+
+    from dicodec.codec import registry
+    from dicodec.codec.dit import DIT_PRESETS
+    from dicodec.codec.generative import GENERATIVE_PRESETS, GenerativeDecoder
+
+    entry = registry.get_entry(model)
+    if "generative" in entry.decode_modes and entry.generative_weights is not None and not untrained:
+        return f"{entry.name} (shipped)"
+    if not untrained:
+        raise click.ClickException(
+            f"model {entry.name} ships no generative decoder; pass --untrained-decoder "
+            f"({', '.join(sorted(GENERATIVE_PRESETS))}) to time a randomly initialised one"
+        )
+    torch.manual_seed(0)
+    codec = registry.load(entry.name, "cpu")
+    config = GENERATIVE_PRESETS[untrained]
+    dit = replace(DIT_PRESETS[config.dit], in_channels=codec.config.latent_channels)
+    decoder = GenerativeDecoder(config, dit).eval()
+    registry.register_codec(replace(entry, decode_modes=("fast", "generative")), codec, generative=decoder)
+    return f"untrained {untrained} (timing only)"
+
+
+def run_case(
+    device: str,
+    width: int,
+    height: int,
+    quality: int,
+    repeats: int,
+    model: str | None,
+    mode: str = "fast",
+    untrained: str | None = None,
+) -> dict:
     import dicodec
     from dicodec.codec import timing
 
+    decoder = prepare_generative(model, untrained) if mode == "generative" else None
     img = sample_image(width, height)
-    dicodec.decode(dicodec.encode(img, quality=quality, model=model, device=device), device=device)  # warm-up
+    data = dicodec.encode(img, quality=quality, model=model, device=device)
+    dicodec.decode(data, device=device, mode=mode)  # warm-up
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
     enc, dec = [], []
@@ -47,7 +89,7 @@ def run_case(device: str, width: int, height: int, quality: int, repeats: int, m
         enc.append({"total": total, **timing.disable()})
         timing.enable()
         t0 = time.perf_counter()
-        dicodec.decode(data, device=device)
+        dicodec.decode(data, device=device, mode=mode)
         total = time.perf_counter() - t0
         dec.append({"total": total, **timing.disable()})
 
@@ -58,6 +100,8 @@ def run_case(device: str, width: int, height: int, quality: int, repeats: int, m
         "device": device,
         "size": f"{width}x{height}",
         "quality": quality,
+        "mode": mode,
+        "decoder": decoder,
         "bpp": round(8 * len(data) / (width * height), 4),
         "encode_ms": median(enc),
         "decode_ms": median(dec),
@@ -69,16 +113,18 @@ def run_case(device: str, width: int, height: int, quality: int, repeats: int, m
 
 
 def _phases(ms: dict) -> str:
+    dit = f", dit {ms['dit']:.1f}" if "dit" in ms else ""
     return (
         f"{ms['total']:8.1f} ms (net {ms.get('network', 0):.1f}, exact {ms.get('exact_params', 0):.1f}, "
-        f"rans {ms.get('rans', 0):.1f})"
+        f"rans {ms.get('rans', 0):.1f}{dit})"
     )
 
 
 def format_row(row: dict) -> str:
     gpu = f", gpu {row['peak_gpu_mb']:.0f} MB" if row["peak_gpu_mb"] is not None else ""
     return (
-        f"{row['device']:4s} {row['size']:>9s} bpp={row['bpp']:.3f} | encode {_phases(row['encode_ms'])} "
+        f"{row['device']:4s} {row['size']:>9s} {row['mode']} bpp={row['bpp']:.3f} "
+        f"| encode {_phases(row['encode_ms'])} "
         f"| decode {_phases(row['decode_ms'])} | host {row['peak_host_mb']:.0f} MB{gpu}"
     )
 
@@ -89,6 +135,14 @@ def format_row(row: dict) -> str:
 @click.option("--quality", type=int, default=50, help="Quality 0..100.")
 @click.option("--repeats", type=int, default=3, help="Timed repetitions per case (after one warm-up).")
 @click.option("--model", default=None, help="Registry model name (default model if omitted).")
+@click.option(
+    "--mode", type=click.Choice(["fast", "generative"]), default="fast", help="Decode mode to time."
+)
+@click.option(
+    "--untrained-decoder",
+    default=None,
+    help="Generative preset to time with random weights when the model ships no decoder (e.g. dit-ic-s).",
+)
 @click.option("--json-out", type=click.Path(), default=None, help="Also write all results to this file.")
 @click.option("--one", default=None, hidden=True, help="Internal: run one DEVICE:WxH case and print JSON.")
 def main(
@@ -97,14 +151,18 @@ def main(
     quality: int,
     repeats: int,
     model: str | None,
+    mode: str,
+    untrained_decoder: str | None,
     json_out: str | None,
     one: str | None,
 ) -> None:
     if one:
         device, size = one.split(":")
         w, h = (int(v) for v in size.split("x"))
-        print(json.dumps(run_case(device, w, h, quality, repeats, model)))
+        print(json.dumps(run_case(device, w, h, quality, repeats, model, mode, untrained_decoder)))
         return
+    if mode == "generative":
+        prepare_generative(model, untrained_decoder)  # fail here, once, with the clear message
     results = []
     for device in devices.split(","):
         if device == "cuda" and not torch.cuda.is_available():
@@ -120,7 +178,11 @@ def main(
                 str(quality),
                 "--repeats",
                 str(repeats),
-            ] + (["--model", model] if model else [])
+                "--mode",
+                mode,
+            ]
+            cmd += ["--model", model] if model else []
+            cmd += ["--untrained-decoder", untrained_decoder] if untrained_decoder else []
             out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
             row = json.loads(out.strip().splitlines()[-1])
             results.append(row)

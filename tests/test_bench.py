@@ -1,0 +1,51 @@
+"""scripts/bench.py runs both decode modes on a small image (the figures themselves are not asserted)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import click
+import pytest
+
+from dicodec.codec import registry
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "bench.py"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("bench_script", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture()
+def restore_default_entry():
+    name = registry.default_name()
+    entry = registry.get_entry(name)
+    yield
+    registry.unregister_codec(name)
+    registry.register_codec(entry)
+
+
+def test_fast_row_has_phases(bench):
+    row = bench.run_case("cpu", 128, 128, 50, 1, None)
+    assert row["mode"] == "fast" and row["decoder"] is None
+    assert row["decode_ms"]["total"] > 0 and "rans" in row["decode_ms"] and "dit" not in row["decode_ms"]
+    assert "fast" in bench.format_row(row)
+
+
+def test_generative_row_times_the_dit(bench, restore_default_entry):
+    row = bench.run_case("cpu", 128, 128, 50, 1, None, mode="generative", untrained="dit-ic-tiny")
+    assert row["decoder"] == "untrained dit-ic-tiny (timing only)"
+    assert row["decode_ms"]["dit"] > 0
+    assert "dit" in bench.format_row(row)
+
+
+def test_generative_without_a_decoder_explains_what_to_pass(bench):
+    if "generative" in registry.get_entry(None).decode_modes:
+        pytest.skip("the default model ships a generative decoder")
+    with pytest.raises(click.ClickException, match="--untrained-decoder"):
+        bench.prepare_generative(None, None)
