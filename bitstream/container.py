@@ -1,4 +1,4 @@
-"""Container format of the dicodec bitstream, version 1.0 (normative spec: ``docs/bitstream.md``).
+"""Container format of the dicodec bitstream, versions 1.0 and 2.0 (normative spec: ``docs/bitstream.md``).
 
 The container is a PNG-style sequence of checksummed chunks after an 8-byte magic::
 
@@ -32,7 +32,12 @@ from dicodec.errors import BadMagic, Corrupt, LimitExceeded, Truncated, Unsuppor
 
 # PNG trick: the high bit catches 7-bit transfers, CR-LF and LF catch line-ending conversion
 MAGIC = b"\x89DIC\r\n\x1a\n"
-FORMAT_VERSION = (1, 0)
+FORMAT_VERSION = (2, 0)  # the newest version this package writes
+READABLE_MAJORS = (1, 2)
+# Images are edge-padded to a multiple of this many pixels, per major version (spec section 5.1). 1.x pads
+# to 128 so every tile holds whole hyper-latents; 2.x pads only to the 32x latent grid and lets the
+# hyper-latent grid round up, which stops small images paying for up to 127 rows of padding.
+PAD_MULTIPLES = {1: 128, 2: 32}
 
 CHUNK_HEAD = b"HEAD"
 CHUNK_TILE = b"TILE"
@@ -137,7 +142,8 @@ class Header:
         color: 0 = RGB 8-bit, the only format of 1.0 (gray is coded as RGB).
         bit_depth: 8 in 1.0.
         flags: 16 flag bits; readers ignore bits they do not know.
-        version: (major, minor) of the file; :func:`write` only writes :data:`FORMAT_VERSION`.
+        version: (major, minor) of the file: 1.0 or 2.0 when writing (:data:`FORMAT_VERSION` by default),
+            any 1.x or 2.x when read.
 
     Raises:
         ValueError: a field is out of range (programming error on the writing side; the reader
@@ -166,8 +172,8 @@ class Header:
         for name in ("width", "height", "quality", "tile_size", "num_slices", "color", "bit_depth", "flags"):
             object.__setattr__(self, name, operator.index(getattr(self, name)))
         major, minor = (operator.index(v) for v in self.version)
-        if major != FORMAT_VERSION[0] or not 0 <= minor <= 255:
-            raise ValueError(f"version {self.version} is not 1.x")
+        if major not in READABLE_MAJORS or not 0 <= minor <= 255:
+            raise ValueError(f"version {self.version} is not 1.x or 2.x")
         object.__setattr__(self, "version", (major, minor))
         problem = _field_problem(
             model=self.model,
@@ -185,9 +191,15 @@ class Header:
             raise ValueError(problem[1])
 
     @property
+    def pad_multiple(self) -> int:
+        """Pixels the image is padded to a multiple of: 128 in 1.x, 32 in 2.x."""
+        return PAD_MULTIPLES[self.version[0]]
+
+    @property
     def padded_size(self) -> tuple[int, int]:
-        """(height, width) after edge padding to a multiple of 128: the size the codec works on."""
-        return (-(-self.height // TILE_ALIGN) * TILE_ALIGN, -(-self.width // TILE_ALIGN) * TILE_ALIGN)
+        """(height, width) after edge padding to :attr:`pad_multiple`: the size the codec works on."""
+        m = self.pad_multiple
+        return (-(-self.height // m) * m, -(-self.width // m) * m)
 
     @property
     def tile_grid(self) -> tuple[int, int]:
@@ -202,10 +214,10 @@ class Header:
 
 
 def tile_rect(header: Header, index: int) -> tuple[int, int, int, int]:
-    """(top, left, height, width) of tile ``index`` in the 128-padded image (spec section 5.1).
+    """(top, left, height, width) of tile ``index`` in the padded image (spec section 5.1).
 
     Tiles are in raster order; full tiles are ``tile_size`` square, the last row and column are
-    cut at the padded size, so every tile side is a multiple of 128.
+    cut at the padded size, so every tile side is a multiple of ``header.pad_multiple``.
 
     Raises:
         IndexError: ``index`` is not in ``0 .. header.num_tiles - 1``.
@@ -287,16 +299,16 @@ def _tile_payload(index: int, tile: Tile) -> bytes:
 
 
 def write(header: Header, tiles: Sequence[Tile]) -> bytes:
-    """Serialize a header and its tiles (in raster order) to a complete version 1.0 bitstream.
+    """Serialize a header and its tiles (in raster order) to a complete bitstream of ``header.version``.
 
     The output is a pure function of the arguments, so the same image and model give the same bytes.
 
     Raises:
-        ValueError: wrong number of tiles or slices, ``header.version`` other than 1.0, or a tile too
-            large for one chunk.
+        ValueError: wrong number of tiles or slices, ``header.version`` other than 1.0 or 2.0, or a tile
+            too large for one chunk.
     """
-    if tuple(header.version) != FORMAT_VERSION:
-        raise ValueError(f"this writer only writes version {FORMAT_VERSION}, header says {header.version}")
+    if header.version[1] != 0:
+        raise ValueError(f"this writer writes versions 1.0 and 2.0, header says {header.version}")
     if len(tiles) != header.num_tiles:
         raise ValueError(f"header needs {header.num_tiles} tiles, got {len(tiles)}")
     parts = [MAGIC, pack_chunk(CHUNK_HEAD, head_payload(header))]
@@ -380,9 +392,9 @@ def _read_head(mv: memoryview) -> tuple[Header, int]:
     length = _U32.unpack_from(mv, pos + 4)[0]
     major, minor = mv[pos + 8], mv[pos + 9]
     # The major version is checked first, even before the CRC: a future major may change the rest.
-    if length >= 2 and major != FORMAT_VERSION[0]:
+    if length >= 2 and major not in READABLE_MAJORS:
         raise UnsupportedVersion(
-            f"bitstream format version {major}.{minor} is not supported (this reader reads 1.x)"
+            f"bitstream format version {major}.{minor} is not supported (this reader reads 1.x and 2.x)"
         )
     _, p, end = _read_chunk(mv, pos, 0)
     n = len(p)

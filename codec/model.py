@@ -2,8 +2,9 @@
 
 Contract (CompressAI's): ``forward(x, quality) -> {"x_hat", "likelihoods"}`` for training,
 ``update()`` once after training, ``compress(x, quality) -> strings``, ``decompress(strings, shape,
-quality) -> x_hat``. ``x`` here is one tile whose sides are multiples of :data:`PAD_MULTIPLE`; padding
-and tiling of whole images live in :mod:`dicodec.codec.tiling`.
+quality) -> x_hat``. ``x`` here is one tile whose sides are multiples of 32 (:data:`DOWNSCALE`); the
+hyper-latent grid rounds up when the latent is not a multiple of 4. Padding and tiling of whole images
+live in :mod:`dicodec.codec.pipeline`.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from dicodec.codec.latent_codec import LatentCodec
 from dicodec.codec.timing import section
 from dicodec.codec.transforms import DOWNSCALE, analysis_transform, synthesis_transform
 
-PAD_MULTIPLE = DOWNSCALE * 4  # z is 4x coarser than y: 128 px
+PAD_MULTIPLE = DOWNSCALE * 4  # bitstream 1.x pads tiles to whole hyper-latents (z is 4x coarser than y)
 
 
 def quality_to_level(quality: float | Tensor, levels: int) -> Tensor:
@@ -99,8 +100,8 @@ class ImageCodec(nn.Module):
     def _check_tile(self, x: Tensor) -> None:
         if x.dim() != 4 or x.shape[0] != 1 or x.shape[1] != 3:
             raise ValueError(f"expected a (1, 3, H, W) tile, got {tuple(x.shape)}")
-        if x.shape[-2] % PAD_MULTIPLE or x.shape[-1] % PAD_MULTIPLE:
-            raise ValueError(f"tile sides must be multiples of {PAD_MULTIPLE}, got {tuple(x.shape[-2:])}")
+        if x.shape[-2] % DOWNSCALE or x.shape[-1] % DOWNSCALE:
+            raise ValueError(f"tile sides must be multiples of {DOWNSCALE}, got {tuple(x.shape[-2:])}")
 
     @torch.no_grad()
     def compress(self, x: Tensor, quality: float) -> list[bytes]:

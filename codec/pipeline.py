@@ -1,7 +1,8 @@
 """Whole images <-> bitstreams: padding, tiling, and the container.
 
-Images are padded to a multiple of 128 px by edge replication (so the hyper-latent grid is whole), cut
-into ``tile_size`` blocks in raster order and each block is coded independently. Tiles bound memory for
+Images are padded by edge replication to a multiple of 32 px (bitstream 2.x; 128 px in 1.x, which kept
+the hyper-latent grid whole at the price of coding up to 127 padded rows and columns), cut into
+``tile_size`` blocks in raster order and each block is coded independently. Tiles bound memory for
 any image size (8K and beyond) at the cost of a visible seam only at very low rates; the default tile
 of 2048 px codes 1080p and 2048x2048 images as one tile.
 """
@@ -31,12 +32,19 @@ def pad_image(x: Tensor, multiple: int = PAD_MULTIPLE) -> Tensor:
     return x
 
 
+def parse_version(text: str) -> tuple[int, int]:
+    """``"2.0"`` -> ``(2, 0)``: the format a registry entry says its model writes."""
+    major, _, minor = text.partition(".")
+    return int(major), int(minor or 0)
+
+
 def encode_image(
     codec: ImageCodec, entry: ModelEntry, x: Tensor, quality: int, tile_size: int = DEFAULT_TILE
 ) -> bytes:
     """Code a (1, 3, H, W) float image in [0, 1] into a complete bitstream."""
     height, width = x.shape[-2:]
     header = container.Header(
+        version=parse_version(entry.bitstream_version),
         model=entry.name,
         weights_hash=entry.weights_hash,
         width=int(width),
@@ -45,7 +53,7 @@ def encode_image(
         tile_size=int(tile_size),
         num_slices=codec.config.num_slices,
     )
-    padded = pad_image(x)
+    padded = pad_image(x, header.pad_multiple)
     tiles = []
     for index in range(header.num_tiles):
         top, left, th, tw = container.tile_rect(header, index)

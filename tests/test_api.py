@@ -70,7 +70,7 @@ class TestRoundTrip:
             192,
             40,
         )
-        assert info["num_tiles"] == 1 and info["version"] == "1.0"
+        assert info["num_tiles"] == 1 and info["version"] == "2.0"
 
     def test_list_models_has_default(self):
         models = dicodec.list_models()

@@ -45,8 +45,16 @@ HASH = hashlib.sha256(b"test weights").digest()[:8]
 
 
 def make_header(**overrides: object) -> Header:
+    """A 1.0 header unless ``version`` says otherwise (most tests here are about the 1.0 layout)."""
     fields: dict[str, object] = dict(
-        model="test.v1", weights_hash=HASH, width=300, height=200, quality=60, tile_size=256, num_slices=2
+        model="test.v1",
+        weights_hash=HASH,
+        width=300,
+        height=200,
+        quality=60,
+        tile_size=256,
+        num_slices=2,
+        version=(1, 0),
     )
     fields.update(overrides)
     return Header(**fields)  # type: ignore[arg-type]
@@ -131,6 +139,7 @@ def golden_container() -> tuple[Header, list[Tile]]:
         quality=60,
         tile_size=128,
         num_slices=2,
+        version=(1, 0),
     )
     tiles = []
     for i in range(header.num_tiles):
@@ -198,7 +207,8 @@ class TestHeader:
             ("color", 1),
             ("bit_depth", 16),
             ("flags", 65536),
-            ("version", (2, 0)),
+            ("version", (3, 0)),
+            ("version", (0, 1)),
         ],
     )
     def test_invalid_fields_raise_value_error(self, field: str, value: object) -> None:
@@ -351,7 +361,7 @@ class TestMagicAndTruncation:
 
 
 class TestVersions:
-    @pytest.mark.parametrize("major", [0, 2, 255])
+    @pytest.mark.parametrize("major", [0, 3, 255])
     def test_other_major_is_unsupported(self, major: int) -> None:
         data = assemble(raw_head(major=major), body_of(small_file()))
         with pytest.raises(UnsupportedVersion, match=f"{major}.0"):
@@ -361,7 +371,7 @@ class TestVersions:
 
     def test_major_checked_before_crc_and_limits(self) -> None:
         # a future major may change everything after byte 17 (spec 2.2)
-        data = MAGIC + struct.pack(">4sI", b"HEAD", 5000) + bytes([2, 0]) + b"whatever"
+        data = MAGIC + struct.pack(">4sI", b"HEAD", 5000) + bytes([3, 0]) + b"whatever"
         with pytest.raises(UnsupportedVersion):
             read(data)
 
@@ -369,14 +379,14 @@ class TestVersions:
         body = body_of(small_file())
         header, tiles = read(assemble(raw_head(minor=7), body))
         assert header.version == (1, 7)
-        assert dataclasses.replace(header, version=FORMAT_VERSION) == make_header()
+        assert dataclasses.replace(header, version=(1, 0)) == make_header()
         assert tiles == make_tiles(make_header())
 
     @pytest.mark.parametrize("minor", [0, 3])
     def test_longer_head_is_accepted(self, minor: int) -> None:
         extra = bytes(range(256)) * 3  # HEAD payload of 34 + 768 bytes, under the 1024 limit
         header = read_header(assemble(raw_head(minor=minor, extra=extra), body_of(small_file())))
-        assert dataclasses.replace(header, version=FORMAT_VERSION) == make_header()
+        assert dataclasses.replace(header, version=(1, 0)) == make_header()
 
     def test_unknown_flags_are_ignored(self) -> None:
         header, _ = read(assemble(raw_head(flags=0xFFFF), body_of(small_file())))
@@ -387,6 +397,39 @@ class TestVersions:
         with pytest.raises(LimitExceeded, match="HEAD"):
             read(assemble(head, body_of(small_file())))
         read_header(assemble(head[:-1], []))  # exactly 1024 is fine
+
+
+class TestVersion2:
+    """2.0 keeps every byte of the 1.0 layout and changes one rule: padding to 32 px, not 128."""
+
+    def test_writer_default_is_2_0(self) -> None:
+        assert FORMAT_VERSION == (2, 0)
+        header = Header(model="test.v1", weights_hash=HASH, width=300, height=200, quality=60, tile_size=256,
+                        num_slices=2)  # fmt: skip
+        assert header.version == (2, 0) and header.pad_multiple == 32
+
+    def test_geometry_pads_to_32(self) -> None:
+        h = make_header(width=300, height=200, tile_size=256, version=(2, 0))
+        assert h.padded_size == (224, 320)
+        assert h.tile_grid == (1, 2)
+        assert [tile_rect(h, i) for i in range(h.num_tiles)] == [(0, 0, 224, 256), (0, 256, 224, 64)]
+        assert make_header(width=1, height=1, version=(2, 0)).padded_size == (32, 32)
+        assert make_header(version=(1, 0)).padded_size == (256, 384)
+
+    def test_round_trip_keeps_the_version(self) -> None:
+        header = make_header(version=(2, 0))
+        data = write(header, make_tiles(header))
+        assert data[len(MAGIC) + 8 : len(MAGIC) + 10] == bytes([2, 0])
+        assert read(data) == (header, make_tiles(header))
+
+    def test_newer_minor_of_2_is_accepted(self) -> None:
+        header = read_header(assemble(raw_head(major=2, minor=4), body_of(small_file())))
+        assert header.version == (2, 4) and header.pad_multiple == 32
+
+    def test_writer_refuses_minor_versions(self) -> None:
+        header = make_header(version=(2, 1))
+        with pytest.raises(ValueError, match="1.0 and 2.0"):
+            write(header, make_tiles(header))
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -26,17 +26,21 @@ from dicodec.codec import registry
 GOLDEN = Path(__file__).with_name("golden")
 SAMPLE = Path(dicodec.__file__).with_name("samples") / "coffee.png"
 
-# name -> (quality, tile size, crop (top, left, h, w) of the sample or None)
+# name -> (quality, tile size, crop (top, left, h, w) of the sample or None, format version)
 CASES = {
-    "coffee_hp32-v2_q10": (10, 2048, None),
-    "coffee_hp32-v2_q80": (80, 2048, None),
-    "coffee_crop_hp32-v2_q50_tiles128": (50, 128, (40, 60, 300, 200)),
+    "coffee_hp32-v2_q10": (10, 2048, None, "1.0"),
+    "coffee_hp32-v2_q80": (80, 2048, None, "1.0"),
+    "coffee_crop_hp32-v2_q50_tiles128": (50, 128, (40, 60, 300, 200), "1.0"),
+    "coffee_hp32-v2_q30_f2": (30, 2048, None, "2.0"),
+    "coffee_crop_hp32-v2_q50_tiles128_f2": (50, 128, (40, 60, 300, 200), "2.0"),
 }
 
 LATENT_SHA256 = {
     "coffee_hp32-v2_q10": "660830e0db3723335ab64f9cb9a3bc72dd0999df41cf41f7be4e1fa20186cda0",
     "coffee_hp32-v2_q80": "638ebd22d765cf12a10f76cd515d8e0ba60cdb2b98fd1223540c8c14329bb888",
     "coffee_crop_hp32-v2_q50_tiles128": "76eab825ab4a6ea942a7c96a8d696ee652a00fd98a9f4b83a3a98e917858e7b6",
+    "coffee_hp32-v2_q30_f2": "e3f3c3703e83f74b8dc553299c961914b94252418611e3450874de0a963ae331",
+    "coffee_crop_hp32-v2_q50_tiles128_f2": "514a370c5347b62d6fc3fadf8ab53d39ae51339072406ff991ddc71e6cac6bd3",
 }
 
 
@@ -71,7 +75,7 @@ def test_golden_decodes_to_pinned_latents_and_pixels(name: str) -> None:
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_golden_header(name: str) -> None:
-    quality, tile, crop = CASES[name]
+    quality, tile, crop, version = CASES[name]
     info = dicodec.inspect((GOLDEN / f"{name}.dic").read_bytes())
     h, w = sample(crop).shape[:2]
     assert (info["model"], info["quality"], info["tile_size"], info["width"], info["height"]) == (
@@ -81,6 +85,7 @@ def test_golden_header(name: str) -> None:
         w,
         h,
     )
+    assert info["version"] == version
 
 
 def test_file_of_a_retired_model_fails_with_a_clear_error() -> None:
@@ -92,8 +97,12 @@ def test_file_of_a_retired_model_fails_with_a_clear_error() -> None:
 
 
 def write() -> None:
-    for name, (quality, tile, crop) in CASES.items():
+    """Write the files of new cases with the current writer; existing goldens are never rewritten."""
+    for name, (quality, tile, crop, version) in CASES.items():
+        if (GOLDEN / f"{name}.dic").exists():
+            continue
         data = dicodec.encode(sample(crop), quality=quality, model="hp32-v2", device="cpu", tile_size=tile)
+        assert dicodec.inspect(data)["version"] == version, "the current writer writes another version"
         (GOLDEN / f"{name}.dic").write_bytes(data)
         Image.fromarray(dicodec.decode(data, device="cpu")).save(GOLDEN / f"{name}.png")
         print(f'    "{name}": "{latent_digest(data)}",  # {len(data)} bytes')
