@@ -436,6 +436,13 @@ Examples:
     show_default=True,
     help="Generative mode: 0 keeps the decoded latent (fidelity), 1 applies the full DiT correction.",
 )
+@click.option(
+    "--max-pixels",
+    type=click.IntRange(min=0),
+    default=api.DEFAULT_MAX_PIXELS,
+    show_default=True,
+    help="Refuse to decode larger images (a guard against decompression bombs); 0 = no limit.",
+)
 @click.option("-f", "--force", is_flag=True, help="Overwrite the output file if it exists.")
 @click.option("--quiet", is_flag=True, help="Do not print the summary line.")
 def decode(
@@ -444,6 +451,7 @@ def decode(
     mode: str,
     device: str,
     realism: float,
+    max_pixels: int,
     fmt: str | None,
     force: bool,
     quiet: bool,
@@ -456,7 +464,14 @@ def decode(
     check_output(output, force)  # before the slow part, so a refusal costs no waiting
     start = time.perf_counter()
     with _about(src):
-        image = api.decode(data, mode=mode, device=device, output="numpy", realism=realism)  # type: ignore[arg-type]
+        image = api.decode(
+            data,
+            mode=mode,  # type: ignore[arg-type]
+            device=device,
+            output="numpy",
+            realism=realism,
+            max_pixels=max_pixels or None,
+        )
     elapsed = time.perf_counter() - start
     atomic_write(output, encode_image(image, fmt_name), force=force)
     if not quiet:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from dicodec.errors import DicodecError, ImageError, UnavailableError
+from dicodec.errors import DicodecError, ImageError, LimitExceeded, UnavailableError
 
 ImageLike = Any  # numpy uint8 HxW / HxWx3, PIL.Image, or torch float tensor (3,H,W) / (1,3,H,W) in [0,1]
 DecodeMode = Literal["fast", "generative"]
@@ -130,6 +130,11 @@ def encode(
     return pipeline.encode_image(codec, entry, x.to(dev), int(quality), tile_size)
 
 
+# Largest image decode() agrees to produce unless told otherwise (like Pillow's decompression-bomb check):
+# a valid 2^28-pixel header with near-empty tiles costs minutes of CPU and a 3 GB buffer to decode.
+DEFAULT_MAX_PIXELS = 2**27  # 134 MP, e.g. 16384 x 8192; the format itself allows 2^28
+
+
 def decode(
     data: bytes,
     *,
@@ -137,6 +142,7 @@ def decode(
     device: str = "auto",
     output: OutputKind = "numpy",
     realism: float = 1.0,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
 ) -> Any:
     """Decompress a dicodec bitstream.
 
@@ -147,6 +153,8 @@ def decode(
         output: ``"numpy"`` (uint8 HxWx3), ``"pil"`` (RGB image) or ``"torch"`` (float (3,H,W) in [0,1]).
         realism: generative mode only: 0 keeps the decoded latent (fidelity), 1 applies the full
             Diffusion Transformer correction (texture); values between scale it.
+        max_pixels: refuse (``LimitExceeded``) to decode images with more pixels than this, before any
+            decoding work; ``None`` allows everything the format allows (2^28).
 
     Raises:
         dicodec.DicodecError: any problem with the data; never a bare exception or a crash.
@@ -160,7 +168,14 @@ def decode(
         raise DicodecError(f"realism must be a number from 0 to 1, got {realism!r}")
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise DicodecError(f"decode takes bytes, got {type(data).__name__}")
+    if max_pixels is not None and (isinstance(max_pixels, bool) or not isinstance(max_pixels, int)):
+        raise DicodecError(f"max_pixels must be an int or None, got {max_pixels!r}")
     header, tiles = container.read(data)
+    if max_pixels is not None and header.width * header.height > max_pixels:
+        raise LimitExceeded(
+            f"image {header.width}x{header.height} has {header.width * header.height} pixels, more than "
+            f"max_pixels={max_pixels}; pass max_pixels=None (CLI: --max-pixels 0) to decode it anyway"
+        )
     entry = registry.get_entry(header.model)
     if mode not in entry.decode_modes:
         raise UnavailableError(

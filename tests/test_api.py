@@ -39,6 +39,15 @@ class TestRoundTrip:
         data = dicodec.encode(img, quality=60, device="cpu")
         assert psnr(dicodec.decode(data, device="cpu"), img) > 24.0
 
+    def test_max_pixels_guard(self, small):
+        data = dicodec.encode(small, quality=30, device="cpu")
+        with pytest.raises(dicodec.LimitExceeded, match="max_pixels=1000"):
+            dicodec.decode(data, device="cpu", max_pixels=1000)
+        assert dicodec.decode(data, device="cpu", max_pixels=None).shape == small.shape
+        assert dicodec.decode(data, device="cpu", max_pixels=192 * 256).shape == small.shape
+        with pytest.raises(dicodec.DicodecError, match="max_pixels"):
+            dicodec.decode(data, device="cpu", max_pixels=1.5)
+
     def test_same_input_same_bytes(self, small):
         assert dicodec.encode(small, quality=30, device="cpu") == dicodec.encode(
             small, quality=30, device="cpu"

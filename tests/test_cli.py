@@ -25,7 +25,7 @@ from PIL import Image
 import dicodec
 import dicodec.api
 from dicodec.cli.main import EXIT_ERROR, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, LazyCommand, cli
-from dicodec.errors import BadMagic, Corrupt, ModelError, UnavailableError
+from dicodec.errors import BadMagic, Corrupt, LimitExceeded, ModelError, UnavailableError
 
 # ----------------------------------------------------------------------------------------------
 # Fakes
@@ -70,11 +70,15 @@ class FakeAPI:
         device: str = "auto",
         output: str = "numpy",
         realism: float = 1.0,
+        max_pixels: int | None = None,
     ) -> Any:
-        self.calls.append(("decode", {"mode": mode, "device": device, "output": output, "realism": realism}))
+        call = dict(mode=mode, device=device, output=output, realism=realism, max_pixels=max_pixels)
+        self.calls.append(("decode", call))
         if mode == "generative":
             raise UnavailableError("generative decoding needs the DiT weights, which are not installed")
         w, h, _, payload = self._parse(data)
+        if max_pixels is not None and w * h > max_pixels:
+            raise LimitExceeded(f"image {w}x{h} has more than max_pixels={max_pixels}")
         return np.frombuffer(payload, np.uint8).reshape(h, w, 3).copy()
 
     def inspect(self, data: bytes) -> dict[str, Any]:
@@ -384,7 +388,10 @@ class TestDecode:
         np.testing.assert_array_equal(np.asarray(Image.open(work / "photo.png")), _image())
         assert re.fullmatch(r"photo\.dic -> photo\.png: 16x12, png, fast, \d+\.\d\d s\n", result.stderr)
         assert fake.calls == [
-            ("decode", {"mode": "fast", "device": "auto", "output": "numpy", "realism": 1.0})
+            (
+                "decode",
+                {"mode": "fast", "device": "auto", "output": "numpy", "realism": 1.0, "max_pixels": 2**27},
+            )
         ]
 
     @pytest.mark.parametrize(
@@ -425,8 +432,17 @@ class TestDecode:
             "0.3",
         )
         assert fake.calls == [
-            ("decode", {"mode": "generative", "device": "cuda", "output": "numpy", "realism": 0.3})
+            (
+                "decode",
+                dict(mode="generative", device="cuda", output="numpy", realism=0.3, max_pixels=2**27),
+            )
         ]
+
+    def test_max_pixels_refuses_large_images_and_zero_lifts_it(self, fake: FakeAPI, dic: Path) -> None:
+        result = run("decode", "photo.dic", "-o", "x.png", "--max-pixels", "10")
+        assert result.exit_code == 1 and "max_pixels=10" in result.output and not Path("x.png").exists()
+        assert run("decode", "photo.dic", "-o", "x.png", "--max-pixels", "0").exit_code == 0
+        assert fake.calls[-1][1]["max_pixels"] is None
 
     def test_realism_out_of_range_is_a_usage_error(self, fake: FakeAPI, dic: Path) -> None:
         result = run("decode", "photo.dic", "-o", "x.png", "--realism", "1.5")
