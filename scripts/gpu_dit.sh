@@ -21,13 +21,9 @@ pack=$src/${PACK:-data/pack}
 eval_dir=$src/${EVAL:-data/eval}
 out=${OUT:?OUT must name the folder for results}
 run=/tmp/dit
-export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1 PYTHONUNBUFFERED=1
+export PYTHONUNBUFFERED=1
 if [ "$device" = cuda ]; then
-  if [ ! -d /tmp/site/dicodec ]; then
-    python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl
-    python3 -m pip install -q --no-index --no-deps --no-build-isolation --no-compile --target /tmp/site .
-  fi
-  export PYTHONPATH=/tmp/site
+  source scripts/gpu_env.sh
   gpus=$(python3 -c 'import torch; print(torch.cuda.device_count())')
   launch=(torchrun --standalone --nproc_per_node "$gpus")
 else

@@ -5,8 +5,7 @@ set -euo pipefail
 minutes=${MINUTES:-1}
 global=${GLOBAL_BATCH:-32}
 gpus=$(python3 -c 'import torch; print(torch.cuda.device_count())')
-export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1 PYTHONUNBUFFERED=1
-export PYTHONPATH=/tmp/site
+source scripts/gpu_env.sh
 src=$PWD
 cd /tmp
 common=(-m dicodec.codec.train --data "$src/${PACK:-data/pack}" --max-minutes "$minutes" --log-every 20 --seed 0)

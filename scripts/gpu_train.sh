@@ -17,10 +17,7 @@ name=${NAME:-hp32-v2}
 minutes=${MINUTES:-9}
 schedule=${SCHEDULE_MINUTES:-18}
 gpus=$(python3 -c 'import torch; print(torch.cuda.device_count())')
-export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1 PYTHONUNBUFFERED=1
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
-python3 -m pip install -q --no-index --no-deps --no-build-isolation --no-compile --upgrade --target /tmp/site .
-export PYTHONPATH=/tmp/site
+source scripts/gpu_env.sh
 src=$PWD
 cd /tmp  # import the installed copy, not the source folders
 train=(-m dicodec.codec.train --config "$config" --data "$src/${PACK:-data/pack}" --schedule-minutes "$schedule"
