@@ -86,18 +86,16 @@ class CropSampler:
         self.min_scale = min_scale
         self.rng = np.random.default_rng(seed)
         self.detail_candidates = max(1, int(detail_candidates))
-        self.groups: list[np.ndarray] = []
+        # Image indices per group and the groups' probabilities; without a mix, one group of all images.
+        self.groups: list[np.ndarray] = [np.arange(len(self.images))]
         self.group_probs = np.ones(1)
         if mix:
             names = [p.relative_to(folder).parts[0] if folder.is_dir() else "" for p in paths]
-            for group in mix:
-                members = np.array([i for i, n in enumerate(names) if n == group])
+            self.groups = [np.array([i for i, n in enumerate(names) if n == group]) for group in mix]
+            for group, members in zip(mix, self.groups, strict=True):
                 if members.size == 0:
                     raise FileNotFoundError(f"data mix names {group!r}, but {folder}/{group} holds no images")
-                self.groups.append(members)
             self.group_probs = np.array(list(mix.values()), dtype=np.float64)
-        else:
-            self.groups = [np.arange(len(self.images))]
 
     def __len__(self) -> int:
         return len(self.images)
