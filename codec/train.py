@@ -130,11 +130,16 @@ class Ema:
     @torch.no_grad()
     def update(self, model: torch.nn.Module, step: int) -> None:
         decay = min(self.decay, (1 + step) / (10 + step))
+        ema, current = [], []
         for k, v in model.state_dict().items():
             if v.is_floating_point():
-                self.state[k].mul_(decay).add_(v.detach().float(), alpha=1 - decay)
+                ema.append(self.state[k])
+                current.append(v.detach().float())
             else:
                 self.state[k] = v.detach().clone()
+        # One multi-tensor kernel instead of two launches per tensor (~300 tensors for hp32): the
+        # training step is launch-bound on the GPU.
+        torch._foreach_lerp_(ema, current, 1 - decay)
 
 
 def setup_distributed(device_arg: str) -> tuple[int, int, torch.device]:
