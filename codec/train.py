@@ -74,6 +74,11 @@ class TrainConfig:
     init: str = ""  # start from this released weights file (see codec/warm_start.py), not from scratch
     amp: str = "none"  # "bf16": analysis/synthesis under bf16 autocast (entropy model stays fp32)
     compile: bool = False  # torch.compile the analysis and synthesis transforms
+    # Host-device synchronisation points, for throughput experiments (docs/training.md): the clock
+    # that decides stopping and the learning rate is agreed every `sync_every` steps (the rate is held
+    # in between, identical on every rank), and the non-finite guard reads the gradient norm each step.
+    sync_every: int = 1
+    guard_nonfinite: bool = True
 
 
 TRAIN_PRESETS: dict[str, TrainConfig] = {
@@ -270,26 +275,23 @@ def main(cfg: TrainConfig, resume: bool = False) -> dict:
     record: dict = {}
     skipped = 0  # steps whose gradients were not finite
     model.train()
+    lr, next_sync = cfg.lr, step  # the first step (also of a resumed run) always agrees on the clock
     while step < cfg.steps:
-        elapsed = agreed_elapsed(start, world, device)
-        if cfg.max_minutes and elapsed > cfg.max_minutes * 60:
-            break
-        lr = lr_at(step, cfg, (elapsed_before + elapsed) / 60)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
+        if step >= next_sync:
+            next_sync = step + max(1, cfg.sync_every)
+            elapsed = agreed_elapsed(start, world, device)
+            if cfg.max_minutes and elapsed > cfg.max_minutes * 60:
+                break
+            lr = lr_at(step, cfg, (elapsed_before + elapsed) / 60)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
         x = sampler.sample(cfg.batch_size, cfg.crop)
         level = torch.rand(cfg.batch_size, device=device) * (model.config.levels - 1)
         out = ddp_model(x, level)
         terms = rd_loss(model, out, x, level, cfg)
         optimizer.zero_grad(set_to_none=True)
         terms["loss"].backward()
-        # DDP has averaged the gradients, so every rank sees the same norm and skips the same steps:
-        # one non-finite batch (e.g. MS-SSIM's pow() at a zero contrast term) must not poison the run.
         grad_norm = torch.nn.utils.clip_grad_norm_(main_params, cfg.grad_clip or float("inf"))
-        if torch.isfinite(grad_norm):
-            optimizer.step()
-        else:
-            skipped += 1
         aux_loss = model.aux_loss()
         aux_optimizer.zero_grad(set_to_none=True)
         aux_loss.backward()
@@ -297,8 +299,18 @@ def main(cfg: TrainConfig, resume: bool = False) -> dict:
             for p in aux_params:
                 dist.all_reduce(p.grad)
                 p.grad /= world
-        if all(torch.isfinite(p.grad).all() for p in aux_params):
+        if not cfg.guard_nonfinite:
+            optimizer.step()
             aux_optimizer.step()
+        # DDP has averaged the gradients, so every rank sees the same norm and skips the same steps:
+        # one non-finite batch must not poison the weights (a zero likelihood bound once gave
+        # infinite rates from the first step, see docs/training.md).
+        elif torch.isfinite(grad_norm):
+            optimizer.step()
+            if all(torch.isfinite(p.grad).all() for p in aux_params):
+                aux_optimizer.step()
+        else:
+            skipped += 1
         ema.update(model, step)
         step += 1
         samples_seen += cfg.batch_size * world
@@ -381,6 +393,10 @@ def export(checkpoint_path: str | Path, out_path: str | Path, name: str, use_ema
 )
 @click.option("--amp", type=click.Choice(["none", "bf16"]), default=None, help="Autocast the transforms.")
 @click.option("--compile/--no-compile", default=None, help="torch.compile the transforms.")
+@click.option("--sync-every", type=int, default=None, help="Agree on the clock (stop, lr) every N steps.")
+@click.option(
+    "--guard-nonfinite/--no-guard-nonfinite", default=None, help="Skip steps whose gradients are not finite."
+)
 @click.option("--resume", is_flag=True, help="Continue from OUT/ckpt.pt if it exists.")
 @click.option(
     "--export-to",

@@ -150,3 +150,17 @@ def test_non_finite_steps_are_skipped_not_applied(mixed_folder, tmp_path, monkey
         if key.startswith("analysis") and value.is_floating_point():
             assert torch.equal(value, fresh[key]), key
     assert json.loads((tmp_path / "run" / "log.jsonl").read_text().splitlines()[-1])["skipped"] == 3
+
+
+def test_fewer_syncs_and_no_guard_still_train(mixed_folder, tmp_path):
+    """--sync-every / --no-guard-nonfinite change only when the host waits, not what is learned."""
+    runs = {}
+    for name, overrides in {"base": {}, "lean": {"sync_every": 4, "guard_nonfinite": False}}.items():
+        cfg = replace(
+            TRAIN_PRESETS["tiny"], data=str(mixed_folder), out=str(tmp_path / name), steps=8, log_every=4,
+            device="cpu", **overrides,
+        )  # fmt: skip
+        runs[name] = main(cfg)
+    assert runs["lean"]["step"] == 8 and runs["lean"]["skipped"] == 0
+    # the learning rate is held between clock agreements, so it lags by at most sync_every - 1 steps
+    assert runs["lean"]["lr"] >= runs["base"]["lr"]
