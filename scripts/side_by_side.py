@@ -12,7 +12,6 @@ mode its default model ships (``fast``, and ``generative`` once DiT weights exis
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import click
@@ -20,14 +19,10 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from dicodec.eval.image_codecs import CodecUnavailable, make_codec
+from dicodec.eval.metrics import psnr_rgb
 
 SEARCH_RANGES = {"dicodec": (0, 100), "avif": (0, 100), "jpeg": (1, 95), "webp": (0, 100)}
 LABEL_HEIGHT = 14
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return float("inf") if mse == 0 else 10 * math.log10(255**2 / mse)
 
 
 def at_rate(encode, img: np.ndarray, target_bpp: float, lo: int, hi: int) -> tuple[int, bytes]:
@@ -87,7 +82,7 @@ def main(
                 except CodecUnavailable as exc:
                     click.echo(f"{curve}: skipped ({exc})", err=True)
                     continue
-                label = f"{curve} q{q} {rate:.3f} bpp {psnr(decoded, img):.1f} dB"
+                label = f"{curve} q{q} {rate:.3f} bpp {psnr_rgb(img, decoded):.1f} dB"
                 tiles.append(labelled(centre_crop(decoded, crop), label))
                 click.echo(f"{Path(path).name}: {label}")
         row = Image.new("RGB", (sum(t.width for t in tiles), max(t.height for t in tiles)), "white")
