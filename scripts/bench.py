@@ -36,6 +36,20 @@ def sample_image(width: int, height: int) -> np.ndarray:
         return np.asarray(im.convert("RGB").resize((width, height), Image.BICUBIC)).copy()
 
 
+def generative_source(entry, untrained: str | None) -> str:
+    """``"shipped"`` or ``"untrained"``: which decoder the generative rows of ``entry`` will time."""
+    from dicodec.codec.generative import GENERATIVE_PRESETS
+
+    if "generative" in entry.decode_modes and entry.generative_weights is not None and not untrained:
+        return "shipped"
+    if not untrained:
+        raise click.ClickException(
+            f"model {entry.name} ships no generative decoder; pass --untrained-decoder "
+            f"({', '.join(sorted(GENERATIVE_PRESETS))}) to time a randomly initialised one"
+        )
+    return "untrained"
+
+
 def prepare_generative(model: str | None, untrained: str | None) -> str:
     """The decoder the generative rows time: the shipped one, or a random one of preset ``untrained``."""
     from dataclasses import replace
@@ -45,13 +59,8 @@ def prepare_generative(model: str | None, untrained: str | None) -> str:
     from dicodec.codec.generative import GENERATIVE_PRESETS, GenerativeDecoder
 
     entry = registry.get_entry(model)
-    if "generative" in entry.decode_modes and entry.generative_weights is not None and not untrained:
+    if generative_source(entry, untrained) == "shipped":
         return f"{entry.name} (shipped)"
-    if not untrained:
-        raise click.ClickException(
-            f"model {entry.name} ships no generative decoder; pass --untrained-decoder "
-            f"({', '.join(sorted(GENERATIVE_PRESETS))}) to time a randomly initialised one"
-        )
     torch.manual_seed(0)
     codec = registry.load(entry.name, "cpu")
     config = GENERATIVE_PRESETS[untrained]
@@ -161,8 +170,10 @@ def main(
         w, h = (int(v) for v in size.split("x"))
         print(json.dumps(run_case(device, w, h, quality, repeats, model, mode, untrained_decoder)))
         return
-    if mode == "generative":
-        prepare_generative(model, untrained_decoder)  # fail here, once, with the clear message
+    if mode == "generative":  # fail here, once, with the clear message; each case builds its decoder
+        from dicodec.codec import registry
+
+        generative_source(registry.get_entry(model), untrained_decoder)
     results = []
     for device in devices.split(","):
         if device == "cuda" and not torch.cuda.is_available():
