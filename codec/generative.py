@@ -30,11 +30,11 @@ dicodec (public code: Eric-qi/DiT-IC, ``models/DiT_IC.py`` and ``models/schedule
 Units: the DiT works on latents normalised per channel (``latent_mean``/``latent_std`` buffers measured on
 training latents, like the latent scaling factor of Stable Diffusion); all public functions take and
 return raw latents in the synthesis domain (gain removed), the domain of
-:meth:`ImageCodec.decompress_latent`. Measured on hp32-v2 (``scripts/latent_stats.py``, 12 crops of the
-pack, 256 px): the coding error in normalised units has std 2.24 at quality 0 and 0.20 at quality 100;
-``t_s = 0.69`` is the time at which flow noise matches the quality-0 error (``t / (1 - t) = 2.24``). The
-normalised entropy scales have median 0.3-2.0 and 90th percentile 0.9-3.9, and ``knee = 2`` lets m run
-from ~0.5 at high qualities to 1 at quality 0. (hp32-v1 had error 0.68 at quality 0, hence t_s 0.4.)
+:meth:`ImageCodec.decompress_latent`. Measured on hp32-v3 (``scripts/latent_stats.py``, 12 crops of the
+pack, 256 px): the coding error in normalised units has std 1.54 at quality 0 and 0.26 at quality 100;
+``t_s = 0.61`` is the time at which flow noise matches the quality-0 error (``t / (1 - t) = 1.54``). The
+normalised entropy scales have median 0.4-2.2 and 90th percentile 1.0-7.0, and ``knee = 2`` lets m run
+from ~0.6 at high qualities to 1 at quality 0. (hp32-v2: error 2.24, t_s 0.69; hp32-v1: 0.68, t_s 0.4.)
 """
 
 from __future__ import annotations
@@ -155,7 +155,7 @@ class GenerativeConfig:
     """The one-step decoder around a :class:`~dicodec.codec.dit.DiT` (see the module docstring)."""
 
     dit: str = "dit-s"  # DiT preset (dicodec.codec.dit.DIT_PRESETS)
-    t_s: float = 0.69  # time the decoded latent stands at; flow noise = quality-0 coding error there
+    t_s: float = 0.61  # time the decoded latent stands at; flow noise = quality-0 coding error there
     uncertainty: str = "entropy"  # entropy | learned | none: what drives m(u)
     knee: float = 2.0  # |u| (normalised units) from which m(u) = 1
     m_min: float = 0.4  # DiT-IC's floor of m(u)

@@ -133,7 +133,7 @@ class LatentCodec(nn.Module):
         likelihoods of ``y`` and ``z`` for the rate term.
         """
         z = self.hyper_analysis(y)
-        _, z_likelihoods = self.entropy_bottleneck(z)
+        z_likelihoods = self._z_likelihoods(z)
         z_offset = self.entropy_bottleneck._get_medians()
         z_hat = ste_round(z - z_offset) + z_offset
         hyper = self.hyper_synthesis(z_hat)[..., : y.shape[-2], : y.shape[-1]]
@@ -151,6 +151,23 @@ class LatentCodec(nn.Module):
             "y_hat": torch.cat(y_hat_slices, 1),
             "likelihoods": {"y": torch.cat(likelihoods, 1), "z": z_likelihoods},
         }
+
+    def _z_likelihoods(self, z: Tensor) -> Tensor:
+        """Noisy-rate likelihoods of ``z`` under the factorized prior.
+
+        What ``EntropyBottleneck.forward`` computes in training mode, with a fixed channel-first
+        transpose instead of its permutation held in a tensor: unpacking that tensor reads it back
+        from the device (three host-device synchronisations per step) and breaks ``torch.compile``'s
+        graph.
+        """
+        eb = self.entropy_bottleneck
+        zt = z.transpose(0, 1)  # (C, B, h, w)
+        values = zt.reshape(zt.shape[0], 1, -1)
+        noisy = values + torch.empty_like(values).uniform_(-0.5, 0.5)
+        likelihood, _, _ = eb._likelihood(noisy)
+        if eb.use_likelihood_bound:
+            likelihood = eb.likelihood_lower_bound(likelihood)
+        return likelihood.reshape(zt.shape).transpose(0, 1)
 
     def aux_loss(self) -> Tensor:
         return self.entropy_bottleneck.loss()

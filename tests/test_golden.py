@@ -26,22 +26,22 @@ from dicodec.codec import registry
 GOLDEN = Path(__file__).with_name("golden")
 SAMPLE = Path(dicodec.__file__).with_name("samples") / "coffee.png"
 
+MODEL = "hp32-v3"  # the model the current goldens were written with
 # name -> (quality, tile size, crop (top, left, h, w) of the sample or None, format version)
 CASES = {
-    "coffee_hp32-v2_q10": (10, 2048, None, "1.0"),
-    "coffee_hp32-v2_q80": (80, 2048, None, "1.0"),
-    "coffee_crop_hp32-v2_q50_tiles128": (50, 128, (40, 60, 300, 200), "1.0"),
-    "coffee_hp32-v2_q30_f2": (30, 2048, None, "2.0"),
-    "coffee_crop_hp32-v2_q50_tiles128_f2": (50, 128, (40, 60, 300, 200), "2.0"),
+    "coffee_hp32-v3_q10": (10, 2048, None, "2.0"),
+    "coffee_hp32-v3_q80": (80, 2048, None, "2.0"),
+    "coffee_crop_hp32-v3_q50_tiles128": (50, 128, (40, 60, 300, 200), "2.0"),
 }
 
 LATENT_SHA256 = {
-    "coffee_hp32-v2_q10": "660830e0db3723335ab64f9cb9a3bc72dd0999df41cf41f7be4e1fa20186cda0",
-    "coffee_hp32-v2_q80": "638ebd22d765cf12a10f76cd515d8e0ba60cdb2b98fd1223540c8c14329bb888",
-    "coffee_crop_hp32-v2_q50_tiles128": "76eab825ab4a6ea942a7c96a8d696ee652a00fd98a9f4b83a3a98e917858e7b6",
-    "coffee_hp32-v2_q30_f2": "e3f3c3703e83f74b8dc553299c961914b94252418611e3450874de0a963ae331",
-    "coffee_crop_hp32-v2_q50_tiles128_f2": "514a370c5347b62d6fc3fadf8ab53d39ae51339072406ff991ddc71e6cac6bd3",
+    "coffee_hp32-v3_q10": "09ccfde80b82d784d55a35ad2528c4433ff77b7ddec845aa701229e6d2872875",
+    "coffee_hp32-v3_q80": "52d37546a8db26627392406bf7ad84d4ccc1cad68ab876412d513760dd27c8c1",
+    "coffee_crop_hp32-v3_q50_tiles128": "2dddbb1ce285bbc810efe0e64d45ee68bdc4c08c280421755b361515645d2d54",
 }
+
+# Files of models that no longer ship (the 60 MB cap on shipped weights): name -> last release decoding them
+RETIRED = {"retired_hp32-v1_q10": ("hp32-v1", "0.1.0"), "retired_hp32-v2_q30": ("hp32-v2", "0.2.0")}
 
 
 def sample(crop) -> np.ndarray:
@@ -79,7 +79,7 @@ def test_golden_header(name: str) -> None:
     info = dicodec.inspect((GOLDEN / f"{name}.dic").read_bytes())
     h, w = sample(crop).shape[:2]
     assert (info["model"], info["quality"], info["tile_size"], info["width"], info["height"]) == (
-        "hp32-v2",
+        MODEL,
         quality,
         tile,
         w,
@@ -88,11 +88,13 @@ def test_golden_header(name: str) -> None:
     assert info["version"] == version
 
 
-def test_file_of_a_retired_model_fails_with_a_clear_error() -> None:
-    """hp32-v1 (dicodec 0.1) no longer ships: its files must say so, not crash or decode garbage."""
-    data = (GOLDEN / "retired_hp32-v1_q10.dic").read_bytes()
-    assert dicodec.inspect(data)["model"] == "hp32-v1"
-    with pytest.raises(dicodec.DicodecError, match="no longer shipped.*dicodec 0.1.0"):
+@pytest.mark.parametrize("name", sorted(RETIRED))
+def test_file_of_a_retired_model_fails_with_a_clear_error(name: str) -> None:
+    """Retired models no longer ship: their files must say so, not crash or decode garbage."""
+    model, release = RETIRED[name]
+    data = (GOLDEN / f"{name}.dic").read_bytes()
+    assert dicodec.inspect(data)["model"] == model
+    with pytest.raises(dicodec.DicodecError, match=f"no longer shipped.*dicodec {release}"):
         dicodec.decode(data, device="cpu")
 
 
@@ -101,7 +103,7 @@ def write() -> None:
     for name, (quality, tile, crop, version) in CASES.items():
         if (GOLDEN / f"{name}.dic").exists():
             continue
-        data = dicodec.encode(sample(crop), quality=quality, model="hp32-v2", device="cpu", tile_size=tile)
+        data = dicodec.encode(sample(crop), quality=quality, model=MODEL, device="cpu", tile_size=tile)
         assert dicodec.inspect(data)["version"] == version, "the current writer writes another version"
         (GOLDEN / f"{name}.dic").write_bytes(data)
         Image.fromarray(dicodec.decode(data, device="cpu")).save(GOLDEN / f"{name}.png")
