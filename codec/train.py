@@ -16,8 +16,9 @@ large MS-SSIM gains for little PSNR; 640 puts a unit of (1 - MS-SSIM) at the wei
 MS-SSIM lambda ladders give it at equal rate (about 1280 units of 255^2 MSE), halved for a 50/50 mix.
 
 Checkpoints (``ckpt.pt``: model, EMA, optimizers, config, step) are written every few minutes and
-before ``--max-minutes`` runs out, and ``--resume`` continues from them. Only EMA weights are released
-(see :func:`export`).
+before ``--max-minutes`` runs out, and ``--resume`` continues from them. With ``--val-data`` every
+checkpoint's EMA weights are also scored on images outside the training set (``val.jsonl``) and the
+best checkpoint so far is kept as ``best.pt``. Only EMA weights are released (see :func:`export`).
 """
 
 from __future__ import annotations
@@ -79,6 +80,9 @@ class TrainConfig:
     # in between, identical on every rank), and the non-finite guard reads the gradient norm each step.
     sync_every: int = 1
     guard_nonfinite: bool = True
+    # Checkpoint selection: at every checkpoint the EMA weights are scored on centre crops of these
+    # images (neither trained on nor reported; see validation_loss) and the best is kept as best.pt.
+    val_data: str = ""
 
 
 TRAIN_PRESETS: dict[str, TrainConfig] = {
@@ -149,6 +153,45 @@ class Ema:
         # One multi-tensor kernel instead of two launches per tensor (~300 tensors for hp32): the
         # training step is launch-bound on the GPU.
         torch._foreach_lerp_(ema, current, 1 - decay)
+
+
+def validation_crops(folder: str | Path, crop: int, device: torch.device) -> torch.Tensor:
+    """One centre crop of ``crop`` pixels per image of ``folder`` (images must be at least that large)."""
+    from dicodec.codec.data import list_images, load_rgb
+
+    crops = []
+    for path in list_images(folder):
+        image = torch.from_numpy(load_rgb(path)).permute(2, 0, 1)
+        _, h, w = image.shape
+        if min(h, w) < crop:
+            raise ValueError(f"validation image {path} is smaller than the {crop} px crop")
+        top, left = (h - crop) // 2, (w - crop) // 2
+        crops.append(image[:, top : top + crop, left : left + crop])
+    return torch.stack(crops).to(device).float() / 255.0
+
+
+@torch.no_grad()
+def validation_loss(model: ImageCodec, crops: torch.Tensor, cfg: TrainConfig, levels: int = 3) -> dict:
+    """The training objective on fixed crops at ``levels`` qualities spread over 0..100, fixed noise.
+
+    Why: on 48 training images the entropy model over-fits, and the training loss keeps falling while
+    the rate on unseen photos rises (docs/training.md, 2026-12-01); the same rate proxy on images
+    outside the training set shows it. Rank 0 only; the noise is drawn from a fixed seed so that
+    checkpoints are compared on equal terms.
+    """
+    was_training = model.training
+    model.eval()
+    devices = [crops.device] if crops.device.type == "cuda" else []
+    totals: dict[str, float] = {}
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(0)
+        for level in torch.linspace(0, model.config.levels - 1, levels).tolist():
+            lv = torch.full((crops.shape[0],), level, device=crops.device)
+            terms = rd_loss(model, model(crops, lv), crops, lv, cfg)
+            for k, v in terms.items():
+                totals[k] = totals.get(k, 0.0) + float(v) / levels
+    model.train(was_training)
+    return {f"val_{k}": v for k, v in totals.items()}
 
 
 def setup_distributed(device_arg: str) -> tuple[int, int, torch.device]:
@@ -227,6 +270,7 @@ def main(cfg: TrainConfig, resume: bool = False) -> dict:
     aux_optimizer = torch.optim.Adam(aux_params, lr=cfg.aux_lr, fused=True)
     ema = Ema(model, cfg.ema_decay)
     step, samples_seen, elapsed_before = 0, 0, 0.0
+    best_val = math.inf  # lowest validation loss of a checkpoint so far (with --val-data)
     ckpt_path = out_dir / "ckpt.pt"
     if resume and ckpt_path.is_file():
         ckpt = torch.load(ckpt_path, map_location=device, weights_only=True)
@@ -235,6 +279,7 @@ def main(cfg: TrainConfig, resume: bool = False) -> dict:
         aux_optimizer.load_state_dict(ckpt["aux_optimizer"])
         ema.state = {k: v.to(device) for k, v in ckpt["ema"].items()}
         step, samples_seen, elapsed_before = ckpt["step"], ckpt["samples_seen"], ckpt["elapsed"]
+        best_val = ckpt.get("best_val", best_val)
         if rank == 0:
             print(f"resumed from {ckpt_path} at step {step}", flush=True)
 
@@ -265,21 +310,34 @@ def main(cfg: TrainConfig, resume: bool = False) -> dict:
             flush=True,
         )
 
-    def checkpoint(elapsed: float) -> None:
-        if rank == 0:
-            save_checkpoint(
-                ckpt_path,
-                model=model.state_dict(),
-                ema=ema.state,
-                optimizer=optimizer.state_dict(),
-                aux_optimizer=aux_optimizer.state_dict(),
-                config=asdict(cfg),
-                step=step,
-                samples_seen=samples_seen,
-                elapsed=elapsed,
-            )
-
+    val_crops = validation_crops(cfg.val_data, cfg.crop, device) if cfg.val_data and rank == 0 else None
+    val_model = ImageCodec(model.config).to(device) if val_crops is not None else None
     log_file = out_dir / "log.jsonl"
+
+    def checkpoint(elapsed: float) -> None:
+        nonlocal best_val
+        if rank != 0:
+            return
+        state = dict(
+            model=model.state_dict(),
+            ema=ema.state,
+            optimizer=optimizer.state_dict(),
+            aux_optimizer=aux_optimizer.state_dict(),
+            config=asdict(cfg),
+            step=step,
+            samples_seen=samples_seen,
+            elapsed=elapsed,
+        )
+        if val_model is not None:
+            val_model.load_state_dict(ema.state)
+            scores = validation_loss(val_model, val_crops, cfg)
+            improved = scores["val_loss"] < best_val
+            best_val = min(best_val, scores["val_loss"])
+            append_log(out_dir / "val.jsonl", {**scores, "step": step, "best": improved})
+            if improved:
+                save_checkpoint(out_dir / "best.pt", **state, best_val=best_val)
+        save_checkpoint(ckpt_path, **state, best_val=best_val)
+
     start = time.time()
     last_ckpt, window_start, window_samples = start, start, 0
     record: dict = {}
@@ -405,6 +463,12 @@ def export(checkpoint_path: str | Path, out_path: str | Path, name: str, use_ema
 @click.option("--sync-every", type=int, default=None, help="Agree on the clock (stop, lr) every N steps.")
 @click.option(
     "--guard-nonfinite/--no-guard-nonfinite", default=None, help="Skip steps whose gradients are not finite."
+)
+@click.option(
+    "--val-data",
+    type=click.Path(exists=True),
+    default=None,
+    help="Images (never trained on) to score each checkpoint on; the best is kept as OUT/best.pt.",
 )
 @click.option("--resume", is_flag=True, help="Continue from OUT/ckpt.pt if it exists.")
 @click.option(

@@ -5,6 +5,8 @@
 #   CONFIG=hp32b NAME=hp32-v2 bash scripts/gpu_train.sh resume   # same machine: /tmp/run/ckpt.pt
 #
 # BATCH overrides the per-GPU batch, EXTRA passes further training options (e.g. "--amp none").
+# VAL names a folder of images outside the training set (and outside what the model card reports):
+# every checkpoint is scored on it and the best one so far, /tmp/run/best.pt, is what gets exported.
 # Needs: .whl/ (compressai, pytorch-msssim cp312 wheels: scripts/gpu_prepare.sh) and a training pack
 # (scripts/prepare_data.py; PACK=folder, with photo/ and graphics/ subfolders for the hp32b mix).
 # Results go to $OUT: the exported EMA weights (split in 15 MB parts), logs as JSON lines, and a quick
@@ -21,13 +23,19 @@ source scripts/gpu_env.sh
 src=$PWD
 cd /tmp  # import the installed copy, not the source folders
 train=(-m dicodec.codec.train --config "$config" --data "$src/${PACK:-data/pack}" --schedule-minutes "$schedule"
-  --resume --out /tmp/run --max-minutes "$minutes" ${BATCH:+--batch-size "$BATCH"} ${EXTRA:-})
+  --resume --out /tmp/run --max-minutes "$minutes" ${BATCH:+--batch-size "$BATCH"}
+  ${VAL:+--val-data "$src/$VAL"} ${EXTRA:-})
 if [ "$phase" = first ]; then
   rm -rf /tmp/run
   [ -n "${INIT:-}" ] && train+=(--init "$src/$INIT")
 fi
 torchrun --standalone --nproc_per_node "$gpus" "${train[@]}" 2>&1 | grep -E "step=[0-9]*00 |resumed|process|warm|Error|error" || true
-python3 -c "from dicodec.codec.train import export; print('sha256', export('/tmp/run/ckpt.pt', '/tmp/model.safetensors', '$name'))"
+ckpt=/tmp/run/ckpt.pt
+if [ -n "${VAL:-}" ] && [ -f /tmp/run/best.pt ]; then
+  ckpt=/tmp/run/best.pt
+  cp /tmp/run/val.jsonl "$OUT/val_log.jsonl"
+fi
+python3 -c "from dicodec.codec.train import export; print('$ckpt sha256', export('$ckpt', '/tmp/model.safetensors', '$name'))"
 split -b 15000000 /tmp/model.safetensors "$OUT/$name.safetensors.part-"
 cp /tmp/run/log.jsonl "$OUT/train_log.jsonl"
 python3 "$src/scripts/rd_quick.py" /tmp/model.safetensors "$src/${EVAL:-data/eval}" --device cuda \

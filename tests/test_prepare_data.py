@@ -332,3 +332,29 @@ class TestManifest:
         held = {d["id"] for d in m["images"] if d["split"] == "eval_hr"}
         assert len(held) == pdata.EVAL_HR_COUNT
         assert not held & {d["id"] for d in m["images"] if d["pack_file"]}
+
+
+def test_selection_set_downscales_held_out_photos_and_copies_textures(tmp_path):
+    """scripts/make_selection_set.py: eval_hr photos at a 1024 px long side as JPEG, textures as they are."""
+    from click.testing import CliRunner
+
+    spec = importlib.util.spec_from_file_location(
+        "make_selection_set", _SCRIPT.with_name("make_selection_set.py")
+    )
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    data = tmp_path / "data"
+    (data / "eval_hr").mkdir(parents=True)
+    (data / "eval").mkdir()
+    noisy_image(1, (2048, 1200)).save(data / "eval_hr" / "big.png")
+    for name in script.TEXTURES:
+        noisy_image(2, (512, 512)).save(data / "eval" / name)
+    result = CliRunner().invoke(script.main, ["--data", str(data), "--out", str(tmp_path / "select")])
+    assert result.exit_code == 0, result.output
+    with Image.open(tmp_path / "select" / "big.jpg") as im:
+        assert im.size == (1024, 600) and im.format == "JPEG"
+    assert sorted(p.name for p in (tmp_path / "select").glob("*.png")) == sorted(script.TEXTURES)
+    missing = CliRunner().invoke(
+        script.main, ["--data", str(tmp_path / "select"), "--out", str(tmp_path / "x")]
+    )
+    assert missing.exit_code != 0 and "prepare_data.py" in missing.output
