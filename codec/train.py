@@ -75,9 +75,9 @@ class TrainConfig:
     init: str = ""  # start from this released weights file (see codec/warm_start.py), not from scratch
     amp: str = "none"  # "bf16": analysis/synthesis under bf16 autocast (entropy model stays fp32)
     compile: bool = False  # torch.compile the forward pass and the loss as one graph (fewer kernels)
-    # Host-device synchronisation points, for throughput experiments (docs/training.md): the clock
-    # that decides stopping and the learning rate is agreed every `sync_every` steps (the rate is held
-    # in between, identical on every rank), and the non-finite guard reads the gradient norm each step.
+    # Throughput experiments (docs/training.md): the clock that decides stopping and the learning rate
+    # is agreed every `sync_every` steps (the rate is held in between, identical on every rank); the
+    # non-finite guard skips a step on the device (a few small kernels, no host synchronisation).
     sync_every: int = 1
     guard_nonfinite: bool = True
     # Checkpoint selection: at every checkpoint the EMA weights are scored on centre crops of these
