@@ -36,7 +36,7 @@ import torch
 import torch.distributed as dist
 
 from dicodec.codec.config import PRESETS
-from dicodec.codec.data import CropSampler, parse_mix
+from dicodec.codec.data import CropSampler, list_images, load_rgb, parse_mix
 from dicodec.codec.model import ImageCodec
 
 with warnings.catch_warnings():
@@ -157,8 +157,6 @@ class Ema:
 
 def validation_crops(folder: str | Path, crop: int, device: torch.device) -> torch.Tensor:
     """One centre crop of ``crop`` pixels per image of ``folder`` (images must be at least that large)."""
-    from dicodec.codec.data import list_images, load_rgb
-
     crops = []
     for path in list_images(folder):
         image = torch.from_numpy(load_rgb(path)).permute(2, 0, 1)
