@@ -406,14 +406,19 @@ def main(cfg: TrainConfig, resume: bool = False) -> dict:
     return record
 
 
+def codec_from_checkpoint(ckpt: dict, use_ema: bool = True) -> ImageCodec:
+    """The codec of a loaded training checkpoint (``ckpt.pt`` or ``best.pt``), EMA weights by default."""
+    model = ImageCodec(PRESETS[TrainConfig(**ckpt["config"]).preset])
+    model.load_state_dict(ckpt["ema"] if use_ema else ckpt["model"])
+    return model
+
+
 def export(checkpoint_path: str | Path, out_path: str | Path, name: str, use_ema: bool = True) -> str:
     """Release the EMA weights of a checkpoint as an fp16 safetensors file; returns its sha256."""
     from dicodec.codec.weights_io import save_codec
 
     ckpt = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
-    cfg = TrainConfig(**ckpt["config"])
-    model = ImageCodec(PRESETS[cfg.preset])
-    model.load_state_dict(ckpt["ema"] if use_ema else ckpt["model"])
+    model = codec_from_checkpoint(ckpt, use_ema)
     model.eval().update()
     extra = {
         "step": ckpt["step"],

@@ -5,7 +5,7 @@ images the entropy model over-fits while the training loss still falls: docs/tra
 the model card reports on (the eight scikit-image / scikit-learn photos) must stay out of it, or the
 reported numbers would be chosen on themselves. This set is the four held-out high-resolution photos
 (``data/eval_hr``), downscaled to a 1024 px long side (the detail density of the reported photos) and
-saved as JPEG q95 so the folder travels to the GPU machine in ~1.5 MB, plus the scikit-image textures
+saved as JPEG q95 so the folder travels to the GPU machine in ~2.5 MB, plus the scikit-image textures
 brick, grass and gravel::
 
     python scripts/make_selection_set.py --data data --out .carry/select

@@ -120,7 +120,7 @@ def test_two_process_gloo_ddp_and_single_process_resume(image_folder, tmp_path):
 
 def test_validation_scores_checkpoints_and_keeps_the_best(image_folder, tmp_path):
     """--val-data: each checkpoint's EMA is scored on fixed crops; best.pt holds the lowest score."""
-    from dicodec.codec.train import validation_crops, validation_loss
+    from dicodec.codec.train import codec_from_checkpoint, validation_crops, validation_loss
 
     cfg = replace(
         TRAIN_PRESETS["tiny"], data=str(image_folder), out=str(tmp_path / "run"), steps=12, log_every=4,
@@ -133,16 +133,7 @@ def test_validation_scores_checkpoints_and_keeps_the_best(image_folder, tmp_path
     assert best["best_val"] == min(r["val_loss"] for r in scores)
     assert best["step"] == min(scores, key=lambda r: r["val_loss"])["step"]
     # the score is a pure function of the weights: fixed crops, fixed noise
-    model = load_codec_for_validation(best)
+    model = codec_from_checkpoint(best)
     crops = validation_crops(image_folder, cfg.crop, torch.device("cpu"))
     assert validation_loss(model, crops, cfg)["val_loss"] == pytest.approx(best["best_val"], rel=1e-5)
     export(tmp_path / "run" / "best.pt", tmp_path / "best.safetensors", "tiny-best-v1")
-
-
-def load_codec_for_validation(checkpoint: dict):
-    from dicodec.codec.config import PRESETS
-    from dicodec.codec.model import ImageCodec
-
-    model = ImageCodec(PRESETS[checkpoint["config"]["preset"]])
-    model.load_state_dict(checkpoint["ema"])
-    return model
