@@ -54,7 +54,7 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
 
 DEBUG_ENV = "DICODEC_DEBUG"
 DEVICES = ("auto", "cpu", "cuda")
-DECODE_MODES = ("fast", "generative")
+DECODE_MODES = ("auto", "fast", "generative")
 IMAGE_FORMATS = ("png", "jpeg", "webp", "tiff", "ppm")
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -411,9 +411,10 @@ Examples:
 @click.option(
     "--mode",
     type=click.Choice(DECODE_MODES),
-    default="fast",
+    default="auto",
     show_default=True,
-    help="fast: synthesis transform only; generative: Diffusion Transformer decoder (needs its weights).",
+    help="fast: synthesis transform only; generative: Diffusion Transformer decoder (needs its weights); "
+    "auto: generative where the file's model ships a DiT decoder, else fast.",
 )
 @click.option(
     "--device",
@@ -472,6 +473,7 @@ def decode(
             realism=realism,
             max_pixels=max_pixels or None,
         )
+        mode = api.decode_mode(api.inspect(data)["model"], mode)  # what "auto" stood for, for the summary
     elapsed = time.perf_counter() - start
     atomic_write(output, encode_image(image, fmt_name), force=force)
     if not quiet:

@@ -14,9 +14,9 @@ import numpy as np
 from dicodec.errors import DicodecError, ImageError, LimitExceeded, UnavailableError
 
 ImageLike = Any  # numpy uint8 HxW / HxWx3, PIL.Image, or torch float tensor (3,H,W) / (1,3,H,W) in [0,1]
-DecodeMode = Literal["fast", "generative"]
+DecodeMode = Literal["auto", "fast", "generative"]
 OutputKind = Literal["numpy", "pil", "torch"]
-DECODE_MODES = ("fast", "generative")
+DECODE_MODES = ("auto", "fast", "generative")
 
 if TYPE_CHECKING:  # torch is imported on first use so that `import dicodec` and `dicodec --help` stay fast
     import torch
@@ -138,7 +138,7 @@ DEFAULT_MAX_PIXELS = 2**27  # 134 MP, e.g. 16384 x 8192; the format itself allow
 def decode(
     data: bytes,
     *,
-    mode: DecodeMode = "fast",
+    mode: DecodeMode = "auto",
     device: str = "auto",
     output: OutputKind = "numpy",
     realism: float = 1.0,
@@ -148,7 +148,8 @@ def decode(
 
     Args:
         data: bytes produced by :func:`encode` (or read from a ``.dic`` file).
-        mode: ``"fast"`` (synthesis transform only) or ``"generative"`` (DiT decoder).
+        mode: ``"fast"`` (synthesis transform only), ``"generative"`` (DiT decoder) or ``"auto"``
+            (generative where the file's model ships a DiT decoder, else fast; see :func:`decode_mode`).
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
         output: ``"numpy"`` (uint8 HxWx3), ``"pil"`` (RGB image) or ``"torch"`` (float (3,H,W) in [0,1]).
         realism: generative mode only: 0 keeps the decoded latent (fidelity), 1 applies the full
@@ -163,7 +164,7 @@ def decode(
     from dicodec.codec import pipeline, registry
 
     if mode not in DECODE_MODES:
-        raise DicodecError(f"unknown decode mode {mode!r} (fast or generative)")
+        raise DicodecError(f"unknown decode mode {mode!r} (auto, fast or generative)")
     if isinstance(realism, bool) or not isinstance(realism, (int, float)) or not 0.0 <= realism <= 1.0:
         raise DicodecError(f"realism must be a number from 0 to 1, got {realism!r}")
     if not isinstance(data, (bytes, bytearray, memoryview)):
@@ -177,6 +178,7 @@ def decode(
             f"max_pixels={max_pixels}; pass max_pixels=None (CLI: --max-pixels 0) to decode it anyway"
         )
     entry = registry.get_entry(header.model)
+    mode = decode_mode(entry.name, mode)
     if mode not in entry.decode_modes:
         raise UnavailableError(
             f"decode mode {mode!r} is not available for model {entry.name} "
@@ -199,6 +201,17 @@ def decode(
         warnings.simplefilter("ignore")
         x = pipeline.decode_image(codec, header, tiles, decode_tile)
     return to_output(x, output)
+
+
+def decode_mode(model: str, mode: str = "auto") -> str:
+    """The decode mode ``mode`` stands for with ``model``: ``"auto"`` is ``"generative"`` where the model
+    ships a DiT decoder (DiT-IC's point: at low rates it is closer to the source and more natural than
+    the synthesis alone, docs/dit.md), else ``"fast"``; other modes are returned as they are."""
+    from dicodec.codec import registry
+
+    if mode != "auto":
+        return mode
+    return "generative" if "generative" in registry.get_entry(model).decode_modes else "fast"
 
 
 def inspect(data: bytes) -> dict[str, Any]:

@@ -47,13 +47,18 @@ class BDResult:
 
 
 def _clean(rate: np.ndarray, metric: np.ndarray) -> tuple[np.ndarray, np.ndarray, str | None]:
-    """Drop non-finite and non-positive-rate points, sort by rate, check strict monotonicity."""
+    """Drop non-finite and non-positive-rate points, sort by rate, drop repeats of the same point (a
+    codec setting past the encoder's floor, e.g. AVIF quality 0 and 2, gives the very same files), check
+    strict monotonicity."""
     r = np.asarray(rate, dtype=np.float64)
     m = np.asarray(metric, dtype=np.float64)
     keep = np.isfinite(r) & np.isfinite(m) & (r > 0)
     r, m = r[keep], m[keep]
-    order = np.argsort(r, kind="stable")
+    order = np.lexsort((m, r))
     r, m = r[order], m[order]
+    repeat = np.zeros(len(r), dtype=bool)
+    repeat[1:] = (np.diff(r) == 0) & (np.diff(m) == 0)
+    r, m = r[~repeat], m[~repeat]
     if len(r) and np.any(np.diff(r) <= 0):
         return r, m, "two points share the same rate"
     dm = np.diff(m)

@@ -1,8 +1,11 @@
 # Sourced by the scripts/gpu_*.sh scripts, from the repository root on the GPU machine (no network):
 # installs the wheels in .whl/ (scripts/gpu_prepare.sh) and this checkout into /tmp/site, always with
 # --upgrade so that a warm machine picks up code changed since the last call, and sets the environment
-# of every run (NVLink multicast off, as the device notes ask; unbuffered logs).
+# of every run (NVLink multicast off, as the device notes ask; unbuffered logs). SKIP_INSTALL=1 skips the
+# installs.
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1 PYTHONUNBUFFERED=1
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
-python3 -m pip install -q --no-index --no-deps --no-build-isolation --no-compile --upgrade --target /tmp/site .
+if [ -z "${SKIP_INSTALL:-}" ]; then  # set when another script of the same call has just installed
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
+  python3 -m pip install -q --no-index --no-deps --no-build-isolation --no-compile --upgrade --target /tmp/site .
+fi
 export PYTHONPATH=/tmp/site

@@ -106,11 +106,6 @@ class TestErrors:
             with pytest.raises(dicodec.DicodecError):
                 dicodec.decode(bad, device="cpu")
 
-    def test_generative_mode_is_unavailable(self, small):
-        data = dicodec.encode(small, quality=10, device="cpu")
-        with pytest.raises(dicodec.UnavailableError, match="generative"):
-            dicodec.decode(data, mode="generative", device="cpu")
-
     def test_other_weights_are_refused(self, small):
         header, tiles = container.read(dicodec.encode(small, quality=10, device="cpu"))
         import dataclasses

@@ -66,7 +66,7 @@ class FakeAPI:
         self,
         data: bytes,
         *,
-        mode: str = "fast",
+        mode: str = "auto",
         device: str = "auto",
         output: str = "numpy",
         realism: float = 1.0,
@@ -74,12 +74,15 @@ class FakeAPI:
     ) -> Any:
         call = dict(mode=mode, device=device, output=output, realism=realism, max_pixels=max_pixels)
         self.calls.append(("decode", call))
-        if mode == "generative":
+        if self.decode_mode("fake-f32c32", mode) == "generative":
             raise UnavailableError("generative decoding needs the DiT weights, which are not installed")
         w, h, _, payload = self._parse(data)
         if max_pixels is not None and w * h > max_pixels:
             raise LimitExceeded(f"image {w}x{h} has more than max_pixels={max_pixels}")
         return np.frombuffer(payload, np.uint8).reshape(h, w, 3).copy()
+
+    def decode_mode(self, model: str, mode: str = "auto") -> str:
+        return "fast" if mode == "auto" else mode  # the fake's DiT weights are never installed
 
     def inspect(self, data: bytes) -> dict[str, Any]:
         w, h, q, _ = self._parse(data)
@@ -123,7 +126,7 @@ class FakeAPI:
 @pytest.fixture
 def fake(monkeypatch: pytest.MonkeyPatch) -> FakeAPI:
     api = FakeAPI()
-    for name in ("encode", "decode", "inspect", "list_models"):
+    for name in ("encode", "decode", "decode_mode", "inspect", "list_models"):
         monkeypatch.setattr(dicodec.api, name, getattr(api, name))
     return api
 
@@ -390,7 +393,7 @@ class TestDecode:
         assert fake.calls == [
             (
                 "decode",
-                {"mode": "fast", "device": "auto", "output": "numpy", "realism": 1.0, "max_pixels": 2**27},
+                {"mode": "auto", "device": "auto", "output": "numpy", "realism": 1.0, "max_pixels": 2**27},
             )
         ]
 

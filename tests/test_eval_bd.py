@@ -52,6 +52,14 @@ class TestBDRate:
         bumpy[2] = 29.0
         assert "monotone" in bd_rate(RATES, PSNR, RATES, bumpy).reason
 
+    def test_a_repeated_point_counts_once(self):
+        # AVIF below its quality floor: quality 0 and 2 give the same files, so the same (rate, metric).
+        rates, psnr = np.insert(RATES, 0, RATES[0]), np.insert(PSNR, 0, PSNR[0])
+        assert bd_rate(rates, psnr, 0.8 * RATES, PSNR).value == pytest.approx(-20.0, abs=1e-9)
+        clash = psnr.copy()
+        clash[0] -= 1.0  # same rate, different quality: not one point, still refused
+        assert "same rate" in bd_rate(rates, clash, 0.8 * RATES, PSNR).reason
+
     def test_non_finite_points_are_dropped(self):
         psnr = PSNR.copy()
         psnr[-1] = math.inf  # a lossless point

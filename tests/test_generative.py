@@ -307,6 +307,16 @@ def test_tiny_stages_run_end_to_end(image_folder, tmp_path):
         (q, d) for q in (10, 90) for d in ("fast", "onestep", "multistep")
     }
     assert all(np.isfinite(r["psnr"]) and r["niqe"] is not None for r in rows)
+    # the exported fp16 file (what comes back from a GPU machine) compares like its checkpoint
+    args[args.index("--ckpt") + 1] = str(tmp_path / "gan.safetensors")
+    args[args.index("--out") + 1] = str(tmp_path / "cmp_file.json")
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    from_file = json.loads((tmp_path / "cmp_file.json").read_text())
+    for a, b in zip(rows, from_file, strict=True):
+        assert (a["quality"], a["decoder"]) == (b["quality"], b["decoder"])
+        if a["decoder"] == "onestep":
+            assert abs(a["psnr"] - b["psnr"]) < 0.1
 
 
 def test_train_cli_parses_and_runs_a_step(image_folder, tmp_path):

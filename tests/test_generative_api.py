@@ -1,7 +1,7 @@
 """``dicodec.decode(mode="generative")`` end to end with a tiny in-memory codec and DiT decoder.
 
-No generative weights ship yet, so these tests use random tiny modules: they check the plumbing
-(registry, tiling, realism), not image quality.
+These tests use random tiny modules: they check the plumbing (registry, tiling, realism), not image
+quality; ``test_shipped_generative.py`` covers the shipped weights.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def test_generative_decode_with_tiles_and_realism(generative_model):
     rng = np.random.default_rng(0)
     img = rng.integers(0, 256, (200, 300, 3), dtype=np.uint8)
     data = dicodec.encode(img, quality=50, model=generative_model, device="cpu", tile_size=128)
-    fast = dicodec.decode(data, device="cpu")
+    fast = dicodec.decode(data, mode="fast", device="cpu")
     gen0 = dicodec.decode(data, mode="generative", realism=0.0, device="cpu")
     gen1 = dicodec.decode(data, mode="generative", realism=1.0, device="cpu")
     assert fast.shape == gen0.shape == gen1.shape == img.shape
@@ -58,7 +58,7 @@ def test_generative_decode_of_a_2_0_file_with_odd_latent_sizes(tiny_codec):
         data = dicodec.encode(img, quality=40, model=entry.name, device="cpu", tile_size=256)
         info = dicodec.inspect(data)
         assert info["version"] == "2.0" and info["num_tiles"] == 2
-        assert dicodec.decode(data, device="cpu").shape == img.shape
+        assert dicodec.decode(data, mode="fast", device="cpu").shape == img.shape
         assert dicodec.decode(data, mode="generative", device="cpu").shape == img.shape
     finally:
         registry.unregister_codec(entry.name)

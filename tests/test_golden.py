@@ -67,7 +67,7 @@ def latent_digest(data: bytes) -> str:
 def test_golden_decodes_to_pinned_latents_and_pixels(name: str) -> None:
     data = (GOLDEN / f"{name}.dic").read_bytes()
     assert latent_digest(data) == LATENT_SHA256[name]
-    decoded = dicodec.decode(data, device="cpu")
+    decoded = dicodec.decode(data, mode="fast", device="cpu")
     reference = np.asarray(Image.open(GOLDEN / f"{name}.png").convert("RGB"))
     assert decoded.shape == reference.shape
     assert np.abs(decoded.astype(int) - reference).max() <= 1
@@ -95,7 +95,7 @@ def test_file_of_a_retired_model_fails_with_a_clear_error(name: str) -> None:
     data = (GOLDEN / f"{name}.dic").read_bytes()
     assert dicodec.inspect(data)["model"] == model
     with pytest.raises(dicodec.DicodecError, match=f"no longer shipped.*dicodec {release}"):
-        dicodec.decode(data, device="cpu")
+        dicodec.decode(data, mode="fast", device="cpu")
 
 
 def write() -> None:
@@ -106,7 +106,7 @@ def write() -> None:
         data = dicodec.encode(sample(crop), quality=quality, model=MODEL, device="cpu", tile_size=tile)
         assert dicodec.inspect(data)["version"] == version, "the current writer writes another version"
         (GOLDEN / f"{name}.dic").write_bytes(data)
-        Image.fromarray(dicodec.decode(data, device="cpu")).save(GOLDEN / f"{name}.png")
+        Image.fromarray(dicodec.decode(data, mode="fast", device="cpu")).save(GOLDEN / f"{name}.png")
         print(f'    "{name}": "{latent_digest(data)}",  # {len(data)} bytes')
 
 
