@@ -502,6 +502,16 @@ def compare(decoder: GenerativeDecoder, codec: ImageCodec, data: str, qualities:
     return rows
 
 
+COMPARE_METRICS = ("bpp", "psnr", "grad_ratio", "lap_ratio", "niqe")
+
+
+def compare_means(rows: list[dict], quality: int, decoder: str) -> dict[str, float]:
+    """Mean of each :data:`COMPARE_METRICS` over the images of :func:`compare` rows at one quality and
+    decoder; NaN where no image has the metric (NIQE of images under 194 px) or there are no rows."""
+    group = [r for r in rows if r["quality"] == quality and r["decoder"] == decoder]
+    return {m: float(np.mean([r[m] for r in group if r[m] is not None] or [np.nan])) for m in COMPARE_METRICS}
+
+
 def _field_help() -> dict[str, str]:
     """Help texts of the CLI options: the comment after each field of :class:`DitTrainConfig`."""
     import inspect
@@ -622,11 +632,9 @@ def compare_command(ckpt: str, teacher: str | None, codec_spec: str, data: str, 
                    realism, max_images)  # fmt: skip
     if out:
         Path(out).write_text(json.dumps(rows, indent=1))
-    for key in sorted({(r["quality"], r["decoder"]) for r in rows}):
-        group = [r for r in rows if (r["quality"], r["decoder"]) == key]
-        means = {m: np.mean([r[m] for r in group if r[m] is not None] or [np.nan])
-                 for m in ("bpp", "psnr", "grad_ratio", "lap_ratio", "niqe")}  # fmt: skip
-        click.echo(f"q={key[0]:3d} {key[1]:9s} " + " ".join(f"{m}={v:.4f}" for m, v in means.items()))
+    for q, decoder in sorted({(r["quality"], r["decoder"]) for r in rows}):
+        means = compare_means(rows, q, decoder)
+        click.echo(f"q={q:3d} {decoder:9s} " + " ".join(f"{m}={v:.4f}" for m, v in means.items()))
 
 
 @cli.command("export")

@@ -11,25 +11,22 @@ file holding them; each file's ``onestep`` rows are named after the file.
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 
-import numpy as np
+from dicodec.codec.train_dit import compare_means
 
-METRICS = ("bpp", "psnr", "grad_ratio", "lap_ratio", "niqe")
+DIGITS = {"bpp": 3, "psnr": 2, "grad_ratio": 3, "lap_ratio": 4, "niqe": 2}
 
 
-def means(rows: list[dict], quality: int, decoder: str) -> list[str] | None:
-    """Formatted per-metric means over the images; "n/a" where no image has the metric (NIQE of
-    images under 193 px)."""
-    group = [r for r in rows if r["quality"] == quality and r["decoder"] == decoder]
-    if not group:
+def cells(rows: list[dict], quality: int, decoder: str) -> list[str] | None:
+    """Formatted means over the images (``train_dit.compare_means``), "n/a" where no image has the
+    metric; None if the file has no such rows."""
+    if not any(r["quality"] == quality and r["decoder"] == decoder for r in rows):
         return None
-    out = []
-    for metric, digits in zip(METRICS, (3, 2, 3, 4, 2), strict=True):
-        values = [r[metric] for r in group if r[metric] is not None]
-        out.append(f"{np.mean(values):.{digits}f}" if values else "n/a")
-    return out
+    means = compare_means(rows, quality, decoder)
+    return ["n/a" if math.isnan(v) else f"{v:.{DIGITS[m]}f}" for m, v in means.items()]
 
 
 def main(paths: list[str]) -> None:
@@ -42,12 +39,12 @@ def main(paths: list[str]) -> None:
     for q in qualities:
         lines = []
         for decoder in ("fast", "multistep"):
-            found = next((m for rows in files.values() if (m := means(rows, q, decoder))), None)
+            found = next((c for rows in files.values() if (c := cells(rows, q, decoder))), None)
             if found:
-                lines.append((decoder if decoder == "fast" else "multi-step prior (8 Euler steps)", found))
-        lines += [(name, m) for name, rows in files.items() if (m := means(rows, q, "onestep"))]
-        for name, cells in lines:
-            print(f"| {q} | {name} | {' | '.join(cells)} |")
+                lines.append((decoder if decoder == "fast" else "multi-step prior", found))
+        lines += [(name, c) for name, rows in files.items() if (c := cells(rows, q, "onestep"))]
+        for name, row in lines:
+            print(f"| {q} | {name} | {' | '.join(row)} |")
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ def test_one_row_per_variant_and_quality_with_fast_and_prior_once(tmp_path):
     out = subprocess.run([sys.executable, str(SCRIPT), str(base), str(other)], capture_output=True,
                          text=True, check=True).stdout  # fmt: skip
     lines = [line for line in out.splitlines() if line.startswith("| 0 ") or line.startswith("| 30 ")]
-    assert [line.split(" | ")[1] for line in lines] == ["fast", "multi-step prior (8 Euler steps)", "base",
+    assert [line.split(" | ")[1] for line in lines] == ["fast", "multi-step prior", "base",
                                                        "no-guidance"] * 2  # fmt: skip
     assert lines[3] == "| 0 | no-guidance | 0.010 | 17.50 | 0.100 | 0.0100 | 17.00 |"  # mean of 2 images
     assert "NIQE" in out and "2 images (a.png, b.png)" in out
