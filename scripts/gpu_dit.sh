@@ -30,7 +30,7 @@ src=$PWD
 pack=$src/${PACK:-data/pack}
 eval_dir=$src/${EVAL:-data/eval}
 out=${OUT:?OUT must name the folder for results}
-run=/tmp/dit
+run=${RUN:-/tmp/dit}  # checkpoints and comparisons; stays on the warm machine between calls
 export PYTHONUNBUFFERED=1
 if [ "$device" = cuda ]; then
   source scripts/gpu_env.sh
