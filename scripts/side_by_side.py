@@ -3,8 +3,8 @@
 For every image, each codec's quality parameter is searched (bisection; bpp grows with quality) for the
 largest rate that stays at or under ``--bpp`` (the lowest quality when even that is over: the label says
 the rate each tile really has); the same crop of the source and of every decode is put in
-a row, with the codec, its bpp and PSNR written above each tile. dicodec contributes one tile per decode
-mode its default model ships (``fast``, and ``generative`` once DiT weights exist)::
+a row, with the codec, its setting, bpp and PSNR written above each tile. dicodec contributes one tile
+per decode mode its default model ships (``fast`` and ``generative``)::
 
     python scripts/side_by_side.py data/eval/skimage_astronaut.png --bpp 0.1 --codecs dicodec,avif,jpeg \\
         --out docs/results/side_by_side_0.1bpp.png
@@ -21,7 +21,8 @@ from PIL import Image, ImageDraw
 from dicodec.eval.image_codecs import CodecUnavailable, make_codec
 from dicodec.eval.metrics import psnr_rgb
 
-SEARCH_RANGES = {"dicodec": (0, 100), "avif": (0, 100), "jpeg": (1, 95), "webp": (0, 100)}
+SEARCH_RANGES = {"dicodec": (0, 100), "avif": (0, 100), "jpeg": (1, 95), "webp": (0, 100), "hevc": (0, 51)}
+DESCENDING = {"hevc": "QP"}  # codecs whose parameter lowers the rate as it grows, and its name
 LABEL_HEIGHT = 14
 
 
@@ -37,6 +38,18 @@ def at_rate(encode, img: np.ndarray, target_bpp: float, lo: int, hi: int) -> tup
         else:
             hi = mid - 1
     return best
+
+
+def search(name: str, encode, img: np.ndarray, target_bpp: float) -> tuple[str, bytes]:
+    """:func:`at_rate` over the codec's own parameter range; for a descending parameter (HEVC's QP)
+    the search runs over its mirror image, so that the rate still grows with the searched number.
+    Returns the label of the setting found ("q40", "QP47") and the file."""
+    lo, hi = SEARCH_RANGES.get(name, (0, 100))
+    if name not in DESCENDING:
+        q, data = at_rate(encode, img, target_bpp, lo, hi)
+        return f"q{q}", data
+    k, data = at_rate(lambda im, k: encode(im, lo + hi - k), img, target_bpp, lo, hi)
+    return f"{DESCENDING[name]}{lo + hi - k}", data
 
 
 def centre_crop(img: np.ndarray, size: int) -> np.ndarray:
@@ -73,8 +86,7 @@ def main(
             if codec.check():
                 click.echo(f"{name}: skipped ({codec.check()})", err=True)
                 continue
-            lo, hi = SEARCH_RANGES.get(name, (0, 100))
-            q, data = at_rate(codec.encode, img, bpp, lo, hi)
+            setting, data = search(name, codec.encode, img, bpp)
             rate = 8 * len(data) / (img.shape[0] * img.shape[1])
             for curve in codec.curves:
                 try:
@@ -82,7 +94,7 @@ def main(
                 except CodecUnavailable as exc:
                     click.echo(f"{curve}: skipped ({exc})", err=True)
                     continue
-                label = f"{curve} q{q} {rate:.3f} bpp {psnr_rgb(img, decoded):.1f} dB"
+                label = f"{curve} {setting} {rate:.3f} bpp {psnr_rgb(img, decoded):.1f} dB"
                 tiles.append(labelled(centre_crop(decoded, crop), label))
                 click.echo(f"{Path(path).name}: {label}")
         row = Image.new("RGB", (sum(t.width for t in tiles), max(t.height for t in tiles)), "white")

@@ -28,6 +28,15 @@ def test_rate_search_picks_the_largest_quality_under_the_target():
     assert q == 0  # nothing fits: the lowest quality, whose real rate the label shows
 
 
+def test_descending_parameter_is_searched_from_its_mirror_image():
+    sbs = load()
+    img = np.zeros((10, 10, 3), np.uint8)  # 100 pixels; a QP-like codec: (52 - qp) bytes
+    setting, data = sbs.search("hevc", lambda _img, qp: b"x" * (52 - qp), img, 0.8)
+    assert (setting, len(data)) == ("QP42", 10)  # the lowest QP (most bits) under 0.8 bpp
+    setting, _ = sbs.search("jpeg", lambda _img, q: b"x" * q, img, 0.8)
+    assert setting == "q10"
+
+
 def test_sheet_with_jpeg(tmp_path):
     sbs = load()
     rng = np.random.default_rng(0)
