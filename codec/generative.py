@@ -469,9 +469,29 @@ class PatchDiscriminator(nn.Module):
         layers.append(sn(nn.Conv2d(cin, 1, 1)))
         self.net = nn.Sequential(*layers)
 
-    def forward(self, image: Tensor, latent_n: Tensor) -> Tensor:
+    def forward(
+        self, image: Tensor, latent_n: Tensor, return_features: bool = False
+    ) -> Tensor | list[Tensor]:
+        """Patch logits; with ``return_features`` the output of every strided layer, logits last."""
         cond = F.interpolate(self.cond(latent_n), size=image.shape[-2:], mode="nearest")
-        return self.net(torch.cat([image * 2 - 1, cond], 1))
+        h = torch.cat([image * 2 - 1, cond], 1)
+        if not return_features:
+            return self.net(h)
+        feats = []
+        for layer in self.net:
+            h = layer(h)
+            if isinstance(layer, nn.LeakyReLU):
+                feats.append(h)
+        return feats + [h]
+
+
+def feature_matching_loss(fake_feats: list[Tensor], real_feats: list[Tensor]) -> Tensor:
+    """Mean over layers of the L1 distance between discriminator features of decoded and source images
+    (pix2pixHD, Wang et al. 2018): pulls decoded texture statistics towards the source's without an
+    ImageNet network (none can be had offline)."""
+    return sum(F.l1_loss(f, r.detach()) for f, r in zip(fake_feats, real_feats, strict=True)) / len(
+        fake_feats
+    )
 
 
 def hinge_d_loss(real_logits: Tensor, fake_logits: Tensor) -> Tensor:

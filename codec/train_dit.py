@@ -13,8 +13,10 @@ The image codec stays frozen throughout (its weights file, default ``hp32-v3``);
          [+ w_latent ||x0 - x0_enc||^2 + w_nll NLL(logvar)]
 
    where the teacher is the prior run for ``teacher_steps`` Euler steps from ``y_hat`` noised to ``t_s``.
-3. ``gan``: as ``onestep`` plus ``w_adv`` times the generator hinge loss of a conditional PatchGAN; with
-   ``tune_synthesis`` (on in ``gan-s``) an own copy of the codec's synthesis transform trains as well.
+3. ``gan``: as ``onestep`` plus ``w_adv`` times the generator hinge loss of a conditional PatchGAN and
+   ``w_fm`` times feature matching on its layers (pix2pixHD, Wang et al. 2018: a perceptual loss that
+   needs no ImageNet network); with ``tune_synthesis`` (on in ``gan-s``) an own copy of the codec's
+   synthesis transform trains as well. ``--init`` may name a released decoder file to go on from it.
 
 Usage (one process per GPU under ``torchrun``, or one process on a GPU or the CPU)::
 
@@ -57,6 +59,7 @@ from dicodec.codec.generative import (
     codec_latents,
     distillation_loss,
     distortion_loss,
+    feature_matching_loss,
     flow_matching_targets,
     gaussian_nll,
     generative_decode,
@@ -109,6 +112,7 @@ class DitTrainConfig:
     w_latent: float = 0.0  # Weight of plain latent MSE to the encoder latent.
     w_nll: float = 0.0  # Weight of a Gaussian NLL target for the learned log-variance head.
     w_adv: float = 0.05  # GAN stage: weight of the generator hinge loss.
+    w_fm: float = 0.0  # GAN stage: weight of discriminator feature matching (pix2pixHD), L1 over layers.
     d_lr: float = 1e-4  # GAN stage: discriminator learning rate.
     tune_synthesis: bool = False  # Train an own copy of the synthesis transform (+8.5 MB shipped).
     synthesis_lr: float = 5e-5  # Learning rate of that synthesis copy.
@@ -180,9 +184,14 @@ def decoder_from_checkpoint(path: str | Path, use_ema: bool = True, device: str 
 
 
 def load_init(decoder: GenerativeDecoder, path: str | Path, codec: ImageCodec) -> None:
-    """Start from another stage's EMA weights; only parts the earlier stage lacked may stay new. An own
-    synthesis transform the earlier stage lacked starts as a copy of the codec's."""
-    state = torch.load(path, map_location="cpu", weights_only=True)["ema"]
+    """Start from another stage's EMA weights (a checkpoint, or an exported ``.safetensors`` file such as a
+    shipped decoder: the GAN stage can go on from released weights, with a fresh discriminator); only
+    parts the earlier stage lacked may stay new. An own synthesis transform the earlier stage lacked
+    starts as a copy of the codec's."""
+    if Path(path).suffix == ".safetensors":
+        state = load_decoder_file(path).state_dict()
+    else:
+        state = torch.load(path, map_location="cpu", weights_only=True)["ema"]
     if decoder.synthesis is not None and not any(k.startswith("synthesis.") for k in state):
         state.update({f"synthesis.{k}": v for k, v in codec.synthesis.state_dict().items()})
     missing, _ = decoder.load_state_dict(state, strict=False)
@@ -261,7 +270,15 @@ def onestep_terms(cfg: DitTrainConfig, ddp_decoder: nn.Module, decoder: Generati
         loss = loss + cfg.w_nll * terms["nll"]
     if disc is not None:
         disc.requires_grad_(False)  # the generator step must not write gradients into D
-        terms["g_adv"] = hinge_g_loss(disc(x_hat, y_n))
+        if cfg.w_fm > 0:
+            fake_feats = disc(x_hat, y_n, return_features=True)
+            with torch.no_grad():
+                real_feats = disc(x, y_n, return_features=True)
+            terms["g_adv"] = hinge_g_loss(fake_feats[-1])
+            terms["fm"] = feature_matching_loss(fake_feats[:-1], real_feats[:-1])
+            loss = loss + cfg.w_fm * terms["fm"]
+        else:
+            terms["g_adv"] = hinge_g_loss(disc(x_hat, y_n))
         disc.requires_grad_(True)
         loss = loss + cfg.w_adv * terms["g_adv"]
     with torch.no_grad():

@@ -10,6 +10,11 @@
 #   bash scripts/gpu_dit.sh gan              # GAN stage + fine-tuned synthesis from the onestep base,
 #                                            # comparison -> gan.json, export of every variant
 #
+# The GAN stage can also go on from released weights: GAN_INIT=codec/weights/dit-ic-s-v1.safetensors
+# GAN_TEACHER= GAN_OPTS="--w-distill 0 ..." (no prior needed); SKIP_COMPARE=1 leaves the comparison to
+# a later call or to the CPU (the exports come back either way). SCHEDULE_MIN stretches the cosine of a
+# phase over several calls (each call trains its *_MIN minutes and resumes where the last one stopped).
+#
 # `onestep` trains the variants of ONESTEP_VARIANTS ("name:options;..."; "base" is the decoder the GAN
 # stage starts from) at the same time, one process each, spread over the GPUs: on one GPU they share
 # it, which costs each variant steps but keeps the comparison fair (same minutes, same sharing) and
@@ -30,6 +35,7 @@ src=$PWD
 pack=$src/${PACK:-data/pack}
 eval_dir=$src/${EVAL:-data/eval}
 out=${OUT:?OUT must name the folder for results}
+mkdir -p "${RUN:-/tmp/dit}"
 run=${RUN:-/tmp/dit}  # checkpoints and comparisons; stays on the warm machine between calls
 export PYTHONUNBUFFERED=1
 if [ "$device" = cuda ]; then
@@ -70,7 +76,7 @@ train_variants() {  # train_variants STAGE MINUTES "name:options;..." [options f
     name=${v%%:*}
     read -r -a opts <<<"${v#*:}"
     CUDA_VISIBLE_DEVICES=$((i % gpus)) python3 "${T[@]}" train --config "$stage-$size" \
-      --out "$run/$stage-$name" --schedule-minutes "$minutes" --max-minutes "$minutes" "${common[@]}" \
+      --out "$run/$stage-$name" --schedule-minutes "${SCHEDULE_MIN:-$minutes}" --max-minutes "$minutes" "${common[@]}" \
       "${@:4}" "${opts[@]}" >"$run/$stage-$name.txt" 2>&1 &
     pids+=($!)
     i=$((i + 1))
@@ -141,9 +147,11 @@ for phase in "$@"; do
     m=${GAN_MIN:-6}
     read -r -a opts <<<"${GAN_OPTS:-}"
     gan_variants=${GAN_VARIANTS:-"base:"}
-    train_variants gan "$m" "$gan_variants" --init "$run/onestep-base/ckpt.pt" --teacher "$run/prior/ckpt.pt" \
-      "${opts[@]}"
-    compare_variants gan "$gan_variants"
+    init=${GAN_INIT:-$run/onestep-base/ckpt.pt}
+    [[ $init = /* ]] || init=$src/$init  # the phases run from /tmp
+    teacher=${GAN_TEACHER-$run/prior/ckpt.pt}
+    train_variants gan "$m" "$gan_variants" --init "$init" --teacher "$teacher" "${opts[@]}"
+    [ -n "${SKIP_COMPARE:-}" ] || compare_variants gan "$gan_variants"
     IFS=';' read -r -a list <<<"$gan_variants"
     for v in "${list[@]}"; do export_split "$run/gan-${v%%:*}/ckpt.pt" "dit-ic-$size-${v%%:*}"; done
     ;;

@@ -22,6 +22,7 @@ from dicodec.codec.generative import (
     decode_with_scales,
     distortion_loss,
     euler_sample,
+    feature_matching_loss,
     flow_matching_loss,
     generative_decode,
     hinge_d_loss,
@@ -220,6 +221,19 @@ class TestLosses:
             losses.append(loss.item())
         assert losses[-1] < losses[0]
 
+    def test_discriminator_features_and_feature_matching(self):
+        torch.manual_seed(0)
+        disc = PatchDiscriminator(32, widths=(8, 16)).eval()  # eval: spectral norm's power step fixed
+        real, fake, latent = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32), torch.randn(2, 32, 1, 1)
+        feats = disc(real, latent, return_features=True)
+        assert [f.shape[1] for f in feats] == [8, 16, 1]  # one map per strided layer, logits last
+        assert torch.equal(feats[-1], disc(real, latent))
+        assert feature_matching_loss(feats[:-1], feats[:-1]).item() == 0.0
+        fake_feats = disc(fake.requires_grad_(True), latent, return_features=True)
+        loss = feature_matching_loss(fake_feats[:-1], feats[:-1])
+        loss.backward()
+        assert loss.item() > 0 and fake.grad.abs().sum() > 0
+
 
 # ------------------------------------------------------------------ decoding, files, training script
 
@@ -349,3 +363,23 @@ def test_two_process_gloo_ddp_stages(image_folder, tmp_path):
                     "--teacher", str(prior / "ckpt.pt"), "--tune-synthesis", *common], check=True, env=env,
                    capture_output=True, timeout=300)  # fmt: skip
     assert [r["world"] for r in read_log(gan)] == [2, 2] and read_log(gan)[-1]["samples"] == 4 * 2 * 2
+
+
+def test_gan_stage_goes_on_from_an_exported_decoder_file(image_folder, tmp_path):
+    """A released decoder (fp16 safetensors) can start the GAN stage, with a fresh discriminator and
+    feature matching, and no prior checkpoint at hand (``w_distill`` 0)."""
+    from dicodec.codec.train_dit import TRAIN_PRESETS, load_frozen_codec, load_init, main
+
+    codec = load_frozen_codec("preset:tiny", torch.device("cpu"))
+    released = tiny_decoder(synthesis_channels=codec.config.channels)
+    released.set_latent_stats(torch.randn(32), torch.rand(32) + 0.5)
+    save_decoder(released, tmp_path / "released.safetensors", "dit-ic-tiny-test-v1")
+    fresh = GenerativeDecoder(replace(TINY, synthesis_channels=codec.config.channels))
+    load_init(fresh, tmp_path / "released.safetensors", codec)
+    reference = load_decoder_file(tmp_path / "released.safetensors").state_dict()
+    assert all(torch.equal(v, reference[k]) for k, v in fresh.state_dict().items())
+    gan = replace(TRAIN_PRESETS["gan-tiny"], init=str(tmp_path / "released.safetensors"), teacher="",
+                  w_distill=0.0, w_fm=1.0, tune_synthesis=True, data=str(image_folder), crop=64,
+                  batch_size=2, steps=2, log_every=1, device="cpu", out=str(tmp_path / "gan"))  # fmt: skip
+    record = main(gan)
+    assert {"g_adv", "fm", "d_loss"} <= set(record) and np.isfinite(record["loss"]) and record["fm"] > 0

@@ -43,3 +43,16 @@ def test_tiny_phases_write_what_a_device_call_returns(tmp_path):
     decoders = {r["decoder"] for r in onestep["base"]["compare"]}
     assert decoders == {"fast", "onestep", "multistep"} and onestep["no-align"]["log"]
     assert set(json.loads((out / "gan.json").read_text())) == {"base"}
+    # a second GAN run goes on from the released file alone (no prior, no comparison): what a session
+    # does to continue shipped weights
+    out2 = tmp_path / "out2"
+    out2.mkdir()
+    released = tmp_path / "dit-ic-tiny-base.safetensors"
+    env2 = dict(env, OUT=str(out2), RUN=str(tmp_path / "run2"), GAN_INIT=str(released), GAN_TEACHER="",
+                GAN_OPTS="--w-distill 0 --w-fm 1", GAN_VARIANTS="fm:", SKIP_COMPARE="1")  # fmt: skip
+    result = subprocess.run(["bash", "scripts/gpu_dit.sh", "gan"], cwd=ROOT, env=env2, capture_output=True,
+                            text=True, timeout=600)  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    log = [json.loads(line) for line in (tmp_path / "run2" / "gan-fm" / "log.jsonl").read_text().splitlines()]
+    assert log and "fm" in log[-1] and not (out2 / "gan.json").exists()
+    assert sorted(out2.glob("dit-ic-tiny-fm.safetensors.part-*"))
