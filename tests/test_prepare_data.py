@@ -238,6 +238,90 @@ class TestLicenses:
         }
 
 
+class TestExtraPackages:
+    def test_expand_named_set_commas_and_repeats(self):
+        got = pdata.expand_packages(["a,b", " photos ", "b", ","])
+        assert got == ["a", "b", *pdata.EXTRA_PHOTO_PACKAGES]
+        assert pdata.expand_packages(pdata.PACKAGES) == list(pdata.PACKAGES)
+
+    def test_default_run_has_no_extra_packages(self):
+        opt = next(p for p in pdata.main.params if p.name == "extra_packages")
+        assert opt.default == ()
+        assert not set(pdata.EXTRA_PHOTO_PACKAGES) & set(pdata.PACKAGES)
+
+    def test_extra_overrides_leave_the_default_ones_alone(self):
+        assert set(pdata.EXTRA_KIND_OVERRIDES.values()) <= {"photo", "graphics"}
+        assert not set(pdata.EXTRA_KIND_OVERRIDES) & set(pdata.KIND_OVERRIDES)
+        extra_aliases = {pdata.PACKAGE_ALIASES.get(p, p) for p in pdata.EXTRA_PHOTO_PACKAGES}
+        assert {i.split("/")[0] for i in pdata.EXTRA_KIND_OVERRIDES} <= extra_aliases
+
+    @pytest.mark.parametrize(
+        "lic, free",
+        [
+            ("CC0-1.0", True),
+            ("CC-BY-4.0", True),
+            ("CC-BY-SA-3.0", True),
+            ("GPL-2+", True),
+            ("LGPL-2.1+", True),
+            ("public-domain", True),
+            ("BSD-3-Clause", True),
+            ("Expat", True),
+            ("CC-BY-SA-3.0 OR GPL-2+", True),
+            ("GFDL", False),
+            ("GFDL-1.2+ OR CC-BY-NC-4.0", False),
+            ("CC-BY-NC-SA-4.0", False),
+            ("CC-BY-ND-4.0", False),
+            ("unknown", False),
+            ("", False),
+        ],
+    )
+    def test_free_license(self, lic, free):
+        assert pdata.is_free_license(lic) is free
+
+    def test_only_free_photos_are_added(self):
+        photo = cand("x.jpg", 3000, 2000, kind="photo")
+        art = cand("y.png", 3000, 2000, kind="graphics")
+        assert pdata.extra_drop_reason(photo, "CC-BY-SA-3.0") is None
+        assert "graphics" in pdata.extra_drop_reason(art, "CC0-1.0")
+        assert "GFDL" in pdata.extra_drop_reason(photo, "GFDL")
+
+    def test_extra_package_never_replaces_a_default_image(self):
+        im = smooth_image(7, (640, 400))
+        base = cand("a.jpg", 1920, 1200, "pkg", id="p/a", thumb=pdata.gray_thumb(im))
+        bigger = cand("b.jpg", 3840, 2400, "more", id="more/b", thumb=pdata.gray_thumb(im))
+        kept, dropped = pdata.dedupe([base, bigger], late=frozenset({"more"}))
+        assert [c.id for c in kept] == ["p/a"] and dropped[0][0].id == "more/b"
+        kept, _ = pdata.dedupe([base, bigger])  # without late: most pixels win
+        assert [c.id for c in kept] == ["more/b"]
+
+    def test_extra_ids_never_rename_default_ones(self):
+        a = cand("usr/share/backgrounds/Sea.jpg", 10, 10, "lomiri-wallpapers-16.04")
+        b = cand("usr/share/backgrounds/Sea.jpg", 10, 10, "lomiri-wallpapers-20.04")
+        pdata.assign_ids([a, b], late=frozenset({"lomiri-wallpapers-20.04"}))
+        assert (a.id, b.id) == ("lomiri/Sea", "lomiri-wallpapers-20.04/Sea")
+        pdata.assign_ids([a, b])  # without late, both get the parent folder
+        assert a.id == b.id == "lomiri/backgrounds-Sea"
+
+    def test_license_rules_beside_the_copyright_file(self):
+        copyright_file = (
+            "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n\n"
+            "Files: *\nCopyright: 2012-2022 LXQt team\nLicense: LGPL-2.1+\n\n"
+            "Files: wallpapers/kde-plasma.png\nCopyright: 2014, Nuno\nLicense: LGPL-3\n"
+        )
+        rules, overall = pdata.parse_copyright(copyright_file)
+        rules += pdata.EXTRA_LICENSE_RULES["lxqt-themes"]
+        beam = pdata.license_for("usr/share/lxqt/wallpapers/beam.png", rules, overall)
+        assert beam["license"] == "CC-BY-SA-3.0" and beam["license_scope"] == "per-file"
+        assert "stefonarch" in beam["copyright"]
+        assert pdata.license_for("usr/share/lxqt/wallpapers/kde-plasma.png", rules, overall)["license"] == (
+            "LGPL-3"
+        )
+        assert pdata.license_for("usr/share/lxqt/themes/x.png", rules, overall)["license"] == "LGPL-2.1+"
+        for package, extra_rules in pdata.EXTRA_LICENSE_RULES.items():
+            assert package in pdata.EXTRA_PHOTO_PACKAGES
+            assert all(globs and lic and who for globs, lic, who in extra_rules)
+
+
 class TestPixels:
     def test_resize_never_upscales(self):
         im = Image.new("RGB", (300, 200))
@@ -267,6 +351,18 @@ class TestPackAndScan:
         found, links = pdata.scan_package(tmp_path, "pkg")
         assert [c.path for c in found] == ["usr/share/backgrounds/a.png"] and links == 1
         assert (found[0].width, found[0].height) == (320, 200)
+
+    def test_scan_records_unreadable_files(self, tmp_path):
+        d = tmp_path / "usr/share/x"
+        d.mkdir(parents=True)
+        (d / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+        with pytest.raises(OSError):
+            pdata.scan_package(tmp_path, "pkg")
+        bad: list = []
+        found, _ = pdata.scan_package(tmp_path, "pkg", bad)
+        assert found == [] and [(c.path, c.width, c.height) for c in bad] == [
+            ("usr/share/x/broken.png", 0, 0)
+        ]
 
     def test_pack_shrinks_to_budget_and_is_reproducible(self, tmp_path):
         cands = []
