@@ -435,7 +435,7 @@ Examples:
     type=click.FloatRange(0.0, 1.0),
     default=1.0,
     show_default=True,
-    help="Generative mode: 0 keeps the decoded latent (fidelity), 1 applies the full DiT correction.",
+    help="Generative mode: blend from the fast decode (0, fidelity) to the full generative one (1, texture).",
 )
 @click.option(
     "--max-pixels",

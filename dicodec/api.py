@@ -152,8 +152,9 @@ def decode(
             (generative where the file's model ships a DiT decoder, else fast; see :func:`decode_mode`).
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
         output: ``"numpy"`` (uint8 HxWx3), ``"pil"`` (RGB image) or ``"torch"`` (float (3,H,W) in [0,1]).
-        realism: generative mode only: 0 keeps the decoded latent (fidelity), 1 applies the full
-            Diffusion Transformer correction (texture); values between scale it.
+        realism: generative mode only: blends the pixels from the fast decode (0: the same pixels as
+            ``mode="fast"``, fidelity) to the full generative decode (1: texture); about 0.5 has the
+            highest PSNR of the blend at low rates (docs/dit.md).
         max_pixels: refuse (``LimitExceeded``) to decode images with more pixels than this, before any
             decoding work; ``None`` allows everything the format allows (2^28).
 

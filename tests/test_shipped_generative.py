@@ -53,9 +53,13 @@ def test_auto_mode_follows_the_model():
     assert dicodec.api.decode_mode(registry.get_entry(None).name, "fast") == "fast"
 
 
-def test_realism_scales_the_dit_correction(coded):
-    _, data = coded
+def test_realism_blends_from_the_fast_decode_to_the_generative_one(coded):
+    image, data = coded
     full = dicodec.decode(data, mode="generative", device="cpu").astype(int)
     half = dicodec.decode(data, mode="generative", realism=0.5, device="cpu").astype(int)
     none = dicodec.decode(data, mode="generative", realism=0.0, device="cpu").astype(int)
+    assert np.array_equal(none, dicodec.decode(data, mode="fast", device="cpu"))  # 0 is the fast decode
+    assert np.abs(half - (full + none) / 2).max() <= 1.0  # a pixel blend (up to rounding)
     assert np.abs(full - none).mean() > np.abs(half - none).mean() > 0
+    grads = [energy_ratio(image, x.astype(np.uint8), "grad") for x in (none, half, full)]
+    assert grads[0] < grads[1] < grads[2]  # texture grows with realism
