@@ -10,7 +10,8 @@
 #   bash scripts/gpu_dit.sh gan              # GAN stage + fine-tuned synthesis from the onestep base,
 #                                            # comparison -> gan.json, export of every variant
 #
-# The GAN stage can also go on from released weights: GAN_INIT=codec/weights/dit-ic-s-v1.safetensors
+# The GAN stage can also go on from released weights: GAN_INIT=.carry/dit/dit-ic-s-v2.safetensors (a copy
+# of the shipped file, carried: it does not fit the transfer as a tracked file, docs/dit.md)
 # GAN_TEACHER= GAN_OPTS="--w-distill 0 ..." (no prior needed); SKIP_COMPARE=1 leaves the comparison to
 # a later call or to the CPU (the exports come back either way). SCHEDULE_MIN stretches the cosine of a
 # phase over several calls (each call trains its *_MIN minutes and resumes where the last one stopped).
@@ -35,8 +36,8 @@ src=$PWD
 pack=$src/${PACK:-data/pack}
 eval_dir=$src/${EVAL:-data/eval}
 out=${OUT:?OUT must name the folder for results}
-mkdir -p "${RUN:-/tmp/dit}"
 run=${RUN:-/tmp/dit}  # checkpoints and comparisons; stays on the warm machine between calls
+mkdir -p "$run"
 export PYTHONUNBUFFERED=1
 if [ "$device" = cuda ]; then
   source scripts/gpu_env.sh
