@@ -35,14 +35,14 @@ def ceiling_rows(model: str, images: str, device: str = "cpu", max_images: int =
     rows = []
     for path in list_images(images)[: max_images or None]:
         src = load_rgb(path)
-        x = pad_image(torch.from_numpy(src.copy()).permute(2, 0, 1)[None].float().div(255).to(device))
+        ref = torch.from_numpy(src.copy()).permute(2, 0, 1)[None].float().div(255)
+        x = pad_image(ref.to(device))
+        small = min(src.shape[:2]) <= 160  # MS-SSIM's five scales need > 160 px
         for level in levels:
             level_t = torch.full((1,), float(level), device=device)
             clean = codec_latents(codec, x, level_t, coded=False)["clean"]
             rec = codec.synthesize(clean)[0, :, : src.shape[0], : src.shape[1]].clamp(0, 1)
             dec = (rec.permute(1, 2, 0).cpu().numpy() * 255 + 0.5).astype(np.uint8)
-            ref = torch.from_numpy(src.copy()).permute(2, 0, 1)[None].float().div(255)
-            small = min(src.shape[:2]) <= 160  # MS-SSIM's five scales need > 160 px
             rows.append({
                 "image": path.name, "level": level, "psnr": psnr_rgb(src, dec),
                 "ms_ssim": None if small else float(ms_ssim(rec[None].cpu(), ref, data_range=1.0)),
