@@ -39,8 +39,8 @@ class ImageCodec(nn.Module):
         super().__init__()
         self.config = config
         m = config.latent_channels
-        self.analysis = analysis_transform(config.channels, m)
-        self.synthesis = synthesis_transform(config.channels, m)
+        self.analysis = analysis_transform(config.channels, m, config.refine_blocks)
+        self.synthesis = synthesis_transform(config.channels, m, config.refine_blocks)
         self.latent_codec = LatentCodec(m, config.hyper_channels, config.num_slices, config.slice_hidden)
         # Gains start at (lambda / lambda_mid)^(1/2): the MSE-optimal quantization step scales as
         # lambda^(-1/2), so this is where training would move them first.

@@ -33,9 +33,10 @@ def main(weights: str, images: str, qualities: str, device: str, max_images: int
     meta = read_metadata(weights)
     preset = json.loads(meta["config"])
     name = meta.get("name", "quick") + "-check"
-    from dicodec.codec.config import PRESETS
+    from dicodec.codec.config import PRESETS, CodecConfig
 
-    preset_name = next(k for k, v in PRESETS.items() if v.to_dict() == preset)
+    config = CodecConfig(**preset)  # files written before a config field existed get its default
+    preset_name = next(k for k, v in PRESETS.items() if v == config)
     registry.register_codec(
         registry.ModelEntry(name=name, preset=preset_name, weights=Path(weights), sha256=sha256_file(weights))
     )

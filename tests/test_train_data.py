@@ -107,6 +107,49 @@ def test_warm_start_with_same_range_keeps_gains_exactly(tmp_path):
     assert torch.equal(target.log_gain, source.log_gain)
 
 
+def test_refinement_blocks_grow_a_released_codec_without_changing_it(tmp_path):
+    """A preset with refinement blocks warm-starts from a plain file and codes exactly like it."""
+    path = _tiny_file(tmp_path, PRESETS["tiny"])
+    from dicodec.codec.weights_io import load_codec_file, save_codec
+
+    source = load_codec_file(path)
+    target = ImageCodec(replace(PRESETS["tiny"], refine_blocks=2))
+    counts = warm_start(target, path)
+    refine = [n for n, _ in target.named_parameters() if ".refine." in n]
+    assert len(refine) == 2 * 2 * 3 * 8 and counts["skipped"] == len(refine)  # 2 transforms x 3 stages x 2
+    x = torch.rand(1, 3, 128, 128)
+    with torch.no_grad():
+        y = target.analysis(x)
+        assert torch.allclose(y, source.analysis(x), atol=1e-5)
+        assert torch.allclose(target.synthesis(y), source.synthesis(y), atol=1e-5)
+    # Trained (non-zero) blocks do change the transform, survive export and load, and code the same bytes.
+    with torch.no_grad():
+        for name, p in target.named_parameters():
+            if ".refine." in name and "project" in name:
+                p.normal_(0, 0.05)
+        assert not torch.allclose(target.synthesis(y), source.synthesis(y), atol=1e-3)
+    target.eval().update()
+    grown = tmp_path / "grown.safetensors"
+    save_codec(target, grown, "tiny-grown")
+    loaded = load_codec_file(grown)
+    assert loaded.config.refine_blocks == 2
+    for name, p in loaded.named_parameters():
+        if ".refine." in name:
+            assert torch.allclose(p.float(), dict(target.named_parameters())[name].float(), atol=1e-3)
+    assert loaded.compress(x, 50) == loaded.compress(x, 50)
+
+
+def test_plain_transforms_keep_their_sequential_layout():
+    """Released files name layers ``analysis.0.weight`` ...: presets without refinement keep that layout."""
+    model = ImageCodec(PRESETS["tiny"])
+    assert isinstance(model.analysis, torch.nn.Sequential)
+    assert isinstance(model.synthesis, torch.nn.Sequential)
+    grown = ImageCodec(replace(PRESETS["tiny"], refine_blocks=1))
+    plain_keys = set(model.state_dict())
+    grown_keys = {k for k in grown.state_dict() if ".refine." not in k}
+    assert plain_keys == grown_keys
+
+
 def test_training_from_a_warm_start_with_mix_and_detail(mixed_folder, tmp_path):
     path = _tiny_file(tmp_path, PRESETS["tiny"])
     cfg = replace(
@@ -179,14 +222,18 @@ def test_z_likelihoods_match_entropy_bottleneck():
 
 
 @pytest.mark.slow
-def test_compiled_step_matches_eager():
+@pytest.mark.parametrize("refine_blocks", [0, 1])
+def test_compiled_step_matches_eager(refine_blocks):
     """--compile traces forward pass, entropy model and loss as one graph (no breaks) with eager's values."""
     import torch._dynamo
 
     from dicodec.codec.train import rd_loss
 
     torch.manual_seed(0)
-    model = ImageCodec(PRESETS["tiny"])
+    model = ImageCodec(replace(PRESETS["tiny"], refine_blocks=refine_blocks))
+    for name, p in model.named_parameters():  # trained, non-identity refinement blocks
+        if ".project." in name:
+            torch.nn.init.normal_(p, 0, 0.05)
     cfg = TRAIN_PRESETS["tiny"]
     x, level = torch.rand(2, 3, 128, 128), torch.tensor([0.3, 1.7])
 
