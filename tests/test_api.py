@@ -74,7 +74,7 @@ class TestRoundTrip:
 
     def test_inspect(self, small):
         info = dicodec.inspect(dicodec.encode(small, quality=40, device="cpu"))
-        assert info["model"] == "hp32-v3" and (info["width"], info["height"], info["quality"]) == (
+        assert info["model"] == "hp32-v4" and (info["width"], info["height"], info["quality"]) == (
             256,
             192,
             40,
@@ -83,7 +83,7 @@ class TestRoundTrip:
 
     def test_list_models_has_default(self):
         models = dicodec.list_models()
-        assert [m["name"] for m in models if m["default"]] == ["hp32-v3"]
+        assert [m["name"] for m in models if m["default"]] == ["hp32-v4"]
 
 
 class TestErrors:

@@ -26,22 +26,26 @@ from dicodec.codec import registry
 GOLDEN = Path(__file__).with_name("golden")
 SAMPLE = Path(dicodec.__file__).with_name("samples") / "coffee.png"
 
-MODEL = "hp32-v3"  # the model the current goldens were written with
+MODEL = "hp32-v4"  # the model the current goldens were written with
 # name -> (quality, tile size, crop (top, left, h, w) of the sample or None, format version)
 CASES = {
-    "coffee_hp32-v3_q10": (10, 2048, None, "2.0"),
-    "coffee_hp32-v3_q80": (80, 2048, None, "2.0"),
-    "coffee_crop_hp32-v3_q50_tiles128": (50, 128, (40, 60, 300, 200), "2.0"),
+    "coffee_hp32-v4_q10": (10, 2048, None, "2.0"),
+    "coffee_hp32-v4_q80": (80, 2048, None, "2.0"),
+    "coffee_crop_hp32-v4_q50_tiles128": (50, 128, (40, 60, 300, 200), "2.0"),
 }
 
 LATENT_SHA256 = {
-    "coffee_hp32-v3_q10": "09ccfde80b82d784d55a35ad2528c4433ff77b7ddec845aa701229e6d2872875",
-    "coffee_hp32-v3_q80": "52d37546a8db26627392406bf7ad84d4ccc1cad68ab876412d513760dd27c8c1",
-    "coffee_crop_hp32-v3_q50_tiles128": "2dddbb1ce285bbc810efe0e64d45ee68bdc4c08c280421755b361515645d2d54",
+    "coffee_hp32-v4_q10": "006279577741f3ad8508079c32e9b62f4bcfe099d13944602d6b80468a8396b3",
+    "coffee_hp32-v4_q80": "48d25e6a5f7b5065e8a7a06f4414fd150f237639131d711e63ee04db2dca4491",
+    "coffee_crop_hp32-v4_q50_tiles128": "2eff46480887e2e48dea75809ccdf5a0f164f5af2648e479d3e633f36b1dde0c",
 }
 
 # Files of models that no longer ship (the 60 MB cap on shipped weights): name -> last release decoding them
-RETIRED = {"retired_hp32-v1_q10": ("hp32-v1", "0.1.0"), "retired_hp32-v2_q30": ("hp32-v2", "0.2.0")}
+RETIRED = {
+    "retired_hp32-v1_q10": ("hp32-v1", "0.1.0"),
+    "retired_hp32-v2_q30": ("hp32-v2", "0.2.0"),
+    "retired_hp32-v3_q10": ("hp32-v3", "0.4.0"),
+}
 
 
 def sample(crop) -> np.ndarray:

@@ -1,9 +1,9 @@
-"""The shipped generative decoder (``dit-ic-s-v2``, paired with the default codec) on a real photo.
+"""The shipped generative decoder (``dit-ic-s-v3``, paired with the default codec) on a real photo.
 
 The plumbing is covered with tiny random modules in ``test_generative_api.py``; these tests load the
 real, hash-checked weights and check what a user gets: a deterministic decode that differs from the
 fast one, closer to the source at a low rate and with more of its texture (measured on the held-out
-photos in docs/results/heldout_photos_generative_dit-ic-s-v2; here on one crop of the bundled sample).
+photos in docs/results/heldout_photos_generative_dit-ic-s-v3; here on one crop of the bundled sample).
 """
 
 from __future__ import annotations
@@ -63,3 +63,14 @@ def test_realism_blends_from_the_fast_decode_to_the_generative_one(coded):
     assert np.abs(full - none).mean() > np.abs(half - none).mean() > 0
     grads = [energy_ratio(image, x.astype(np.uint8), "grad") for x in (none, half, full)]
     assert grads[0] < grads[1] < grads[2]  # texture grows with realism
+
+
+def test_shipped_weights_fit_the_60_mb_cap():
+    """Issue 3 caps all shipped weights at 60 MB: every file zoo.json names counts, codec and decoder."""
+    files = set()
+    for entry in registry.entries():
+        files.add(entry.weights)
+        if entry.generative_weights is not None:
+            files.add(entry.generative_weights)
+    assert files and all(f.is_file() for f in files)
+    assert sum(f.stat().st_size for f in files) <= 60_000_000
