@@ -17,21 +17,6 @@ from dicodec.codec import registry
 from dicodec.codec.generative import GENERATIVE_PRESETS, GenerativeDecoder
 
 
-@pytest.fixture()
-def generative_model(tiny_codec):
-    torch.manual_seed(0)
-    decoder = GenerativeDecoder(replace(GENERATIVE_PRESETS["dit-ic-tiny"]))
-    with torch.no_grad():  # move the zero-initialised output layers so the correction is not zero
-        for p in decoder.parameters():
-            p.add_(torch.randn_like(p) * 0.05)
-    entry = registry.ModelEntry(
-        name="tiny-gen-v1", preset="tiny", weights=None, sha256="cd" * 32, decode_modes=("fast", "generative")
-    )
-    registry.register_codec(entry, tiny_codec, generative=decoder.eval())
-    yield entry.name
-    registry.unregister_codec(entry.name)
-
-
 def test_generative_decode_with_tiles_and_realism(generative_model):
     rng = np.random.default_rng(0)
     img = rng.integers(0, 256, (200, 300, 3), dtype=np.uint8)

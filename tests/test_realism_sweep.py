@@ -2,49 +2,19 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-import pytest
-import torch
 from click.testing import CliRunner
+from conftest import load_script
 from PIL import Image
 
-from dicodec.codec import registry
-from dicodec.codec.generative import GENERATIVE_PRESETS, GenerativeDecoder
-
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "realism_sweep.py"
 SAMPLE = Path(__file__).resolve().parents[1] / "dicodec" / "samples" / "coffee.png"
 
 
-def load_script():
-    spec = importlib.util.spec_from_file_location("realism_sweep", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.fixture()
-def generative_model(tiny_codec):
-    torch.manual_seed(0)
-    decoder = GenerativeDecoder(replace(GENERATIVE_PRESETS["dit-ic-tiny"]))
-    with torch.no_grad():  # a non-zero correction, so the settings differ
-        for p in decoder.parameters():
-            p.add_(torch.randn_like(p) * 0.05)
-    entry = registry.ModelEntry(
-        name="tiny-sweep-v1", preset="tiny", weights=None, sha256="ef" * 32,
-        decode_modes=("fast", "generative"),
-    )  # fmt: skip
-    registry.register_codec(entry, tiny_codec, generative=decoder.eval())
-    yield entry.name
-    registry.unregister_codec(entry.name)
-
-
 def test_sweep_rows_means_and_json(generative_model, tmp_path):
-    module = load_script()
+    module = load_script("realism_sweep")
     sample = Image.open(SAMPLE).convert("RGB")
     sample.crop((0, 0, 224, 200)).save(tmp_path / "photo.png")
     sample.crop((0, 0, 128, 96)).save(tmp_path / "skimage_small.png")  # too small for NIQE
@@ -68,7 +38,7 @@ def test_sweep_rows_means_and_json(generative_model, tmp_path):
 
 
 def test_bad_settings_and_unknown_model_are_clear_errors(tmp_path):
-    module = load_script()
+    module = load_script("realism_sweep")
     Image.open(SAMPLE).convert("RGB").crop((0, 0, 64, 64)).save(tmp_path / "a.png")
     result = CliRunner().invoke(module.main, [str(tmp_path), "--realism", "0,2"])
     assert result.exit_code == 2 and "[0, 1]" in result.output

@@ -2,27 +2,19 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import numpy as np
 from click.testing import CliRunner
+from conftest import load_script
 from PIL import Image
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "transform_ceiling.py"
 SAMPLE = Path(__file__).resolve().parents[1] / "dicodec" / "samples" / "coffee.png"
 
 
-def load_script():
-    spec = importlib.util.spec_from_file_location("transform_ceiling", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_rows_and_json_on_a_tiny_codec(tmp_path):
-    module = load_script()
+    module = load_script("transform_ceiling")
     sample = Image.open(SAMPLE).convert("RGB")
     sample.crop((0, 0, 192, 176)).save(tmp_path / "a.png")  # not a multiple of 32
     sample.crop((0, 0, 128, 128)).save(tmp_path / "small.png")  # too small for MS-SSIM
@@ -40,5 +32,6 @@ def test_rows_and_json_on_a_tiny_codec(tmp_path):
 
 
 def test_empty_folder_is_a_clear_error(tmp_path):
-    result = CliRunner().invoke(load_script().main, [str(tmp_path), "--model", "preset:tiny"])
+    main = load_script("transform_ceiling").main
+    result = CliRunner().invoke(main, [str(tmp_path), "--model", "preset:tiny"])
     assert result.exit_code != 0 and "no images found" in result.output
