@@ -60,8 +60,7 @@ class ConvNeXtBlock(nn.Module):
         nn.init.zeros_(self.project.bias)
 
     def forward(self, x: Tensor) -> Tensor:
-        h = self.depthwise(x).permute(0, 2, 3, 1)  # layer norm over channels, per position
-        h = F.layer_norm(h, self.norm.normalized_shape, self.norm.weight, self.norm.bias, self.norm.eps)
+        h = self.norm(self.depthwise(x).permute(0, 2, 3, 1))  # layer norm over channels, per position
         return x + self.project(F.gelu(self.expand(h.permute(0, 3, 1, 2))))
 
 
