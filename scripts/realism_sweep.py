@@ -38,7 +38,7 @@ def sweep_rows(
         src = load_rgb(path)
         for q in qualities:
             data = dicodec.encode(src, quality=q, model=model, device=device)
-            bpp = 8 * len(data) / (src.shape[0] * src.shape[1])
+            bpp = dicodec.inspect(data)["bpp"]
             for r in settings:
                 dec = dicodec.decode(data, mode="generative", realism=r, device=device)
                 small = na_reason("niqe", dec.shape) is not None
@@ -97,10 +97,8 @@ def main(images: str, model: str | None, qualities: str, settings: str, niqe_exc
         raise click.BadParameter("realism settings must lie in [0, 1]", param_hint="--realism")
     try:
         rows = sweep_rows(images, qs, rs, model, device, max_images)
-    except dicodec.DicodecError as exc:
+    except (dicodec.DicodecError, FileNotFoundError) as exc:  # list_images: no images under the folder
         raise click.ClickException(str(exc)) from exc
-    if not rows:
-        raise click.ClickException(f"no images in {images}")
     for m in means(rows, niqe_exclude):
         niqe_text = f"{m['niqe']:.2f} ({m['niqe_images']} images)" if m["niqe"] is not None else "n/a"
         grad_text = f"{m['grad_ratio']:.3f}" if m["grad_ratio"] is not None else "n/a"

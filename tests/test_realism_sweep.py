@@ -46,3 +46,6 @@ def test_bad_settings_and_unknown_model_are_clear_errors(tmp_path):
     assert result.exit_code == 2 and "numbers" in result.output
     result = CliRunner().invoke(module.main, [str(tmp_path), "--model", "no-such-model"])
     assert result.exit_code == 1 and "Error:" in result.output
+    (tmp_path / "empty").mkdir()
+    result = CliRunner().invoke(module.main, [str(tmp_path / "empty")])
+    assert result.exit_code == 1 and "no images found" in result.output
