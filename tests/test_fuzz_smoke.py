@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 import random
 from pathlib import Path
-from types import ModuleType
 
 import pytest
+from conftest import load_script
 
 from dicodec.bitstream import read
 from dicodec.bitstream.fuzz import MUTATORS, container_target, default_seeds, make_case, run_fuzz
@@ -59,18 +58,8 @@ class TestFuzzSmoke:
         assert any("FAIL case" in line for line in lines)
 
 
-def _load_script() -> ModuleType:
-    """The script is not a package module; load it by path (in-process: a subprocess would pay for
-    importing torch again)."""
-    spec = importlib.util.spec_from_file_location("fuzz_bitstream", REPO / "scripts" / "fuzz_bitstream.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_script_runs_and_summarizes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    main = _load_script().main
+    main = load_script("fuzz_bitstream").main
     argv = ["--cases", "300", "--seed", "7", "--crash-dir", str(tmp_path), "--input", str(GOLDEN)]
     assert main(argv) == 0
     assert capsys.readouterr().out.strip().splitlines()[-1].startswith("300 cases, 0 failures, ")

@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 from click.testing import CliRunner
+from conftest import load_script
 from PIL import Image
-
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "latent_stats.py"
 
 
 def test_table_and_json(tmp_path):
-    spec = importlib.util.spec_from_file_location("latent_stats", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script("latent_stats")
     rng = np.random.default_rng(0)
     for i in range(2):
         Image.fromarray(rng.integers(0, 256, (160, 160, 3), dtype=np.uint8)).save(tmp_path / f"{i}.png")

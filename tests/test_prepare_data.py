@@ -433,12 +433,9 @@ class TestManifest:
 def test_selection_set_downscales_held_out_photos_and_copies_textures(tmp_path):
     """scripts/make_selection_set.py: eval_hr photos at a 1024 px long side as JPEG, textures as they are."""
     from click.testing import CliRunner
+    from conftest import load_script
 
-    spec = importlib.util.spec_from_file_location(
-        "make_selection_set", _SCRIPT.with_name("make_selection_set.py")
-    )
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = load_script("make_selection_set")
     data = tmp_path / "data"
     (data / "eval_hr").mkdir(parents=True)
     (data / "eval").mkdir()

@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 from click.testing import CliRunner
+from conftest import load_script
 from PIL import Image
-
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "side_by_side.py"
 
 
 def load():
-    spec = importlib.util.spec_from_file_location("side_by_side", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("side_by_side")
 
 
 def test_rate_search_picks_the_largest_quality_under_the_target():
