@@ -36,7 +36,7 @@ import torch
 import torch.distributed as dist
 
 from dicodec.codec.config import PRESETS
-from dicodec.codec.data import CropSampler, list_images, load_rgb, parse_mix
+from dicodec.codec.data import CropSampler, list_images, load_rgb, parse_augment, parse_mix
 from dicodec.codec.model import ImageCodec
 
 with warnings.catch_warnings():
@@ -72,6 +72,7 @@ class TrainConfig:
     tf32: bool = True
     mix: str = ""  # sampling weight per top-level data subfolder, e.g. "photo=0.75,graphics=0.25"
     detail_candidates: int = 1  # keep the most detailed of this many crops (see data.CropSampler)
+    augment: str = ""  # e.g. "dihedral,colour" (data.AUGMENTATIONS): against the entropy model over-fitting
     init: str = ""  # start from this released weights file (see codec/warm_start.py), not from scratch
     amp: str = "none"  # "bf16": analysis/synthesis under bf16 autocast (entropy model stays fp32)
     compile: bool = False  # torch.compile the forward pass and the loss as one graph (fewer kernels)
@@ -102,6 +103,11 @@ TRAIN_PRESETS: dict[str, TrainConfig] = {
     # the 53-photo pack (docs/training.md), whose 8 graphics get a smaller share than the 14 of before.
     "hp32d": TrainConfig(preset="hp32d", crop=384, batch_size=32, lr=1.5e-4, warmup_steps=300,
                          mix="photo=0.85,graphics=0.15", detail_candidates=2, compile=True),
+    # hp32-v5 candidate: the hp32d recipe plus dihedral and colour augmentation, against the late rate
+    # blow-up on unseen photos (docs/training.md), with selection scores every 1.5 minutes.
+    "hp32e": TrainConfig(preset="hp32d", crop=384, batch_size=32, lr=1.5e-4, warmup_steps=300,
+                         mix="photo=0.85,graphics=0.15", detail_candidates=2, compile=True,
+                         augment="dihedral,colour", checkpoint_minutes=1.5),
 }  # fmt: skip
 
 
@@ -304,6 +310,7 @@ def main(cfg: TrainConfig, resume: bool = False) -> dict:
         seed=cfg.seed * 1000 + rank + 17 * step,
         mix=parse_mix(cfg.mix),
         detail_candidates=cfg.detail_candidates,
+        augment=parse_augment(cfg.augment),
     )
     if rank == 0:
         n_params = sum(p.numel() for p in model.parameters())
@@ -459,6 +466,8 @@ def export(checkpoint_path: str | Path, out_path: str | Path, name: str, use_ema
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None, help="Where to train.")
 @click.option("--mix", default=None, help='Weight per data subfolder, e.g. "photo=0.75,graphics=0.25".')
 @click.option("--detail-candidates", type=int, default=None, help="Keep the most detailed of N crops.")
+@click.option("--augment", default=None, help='Batch augmentations, e.g. "dihedral,colour" (or "").')
+@click.option("--checkpoint-minutes", type=float, default=None, help="Checkpoint (and score) this often.")
 @click.option(
     "--init",
     type=click.Path(exists=True, dir_okay=False),

@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 from dicodec.codec.config import PRESETS, CodecConfig
-from dicodec.codec.data import CropSampler, detail, parse_mix
+from dicodec.codec.data import CropSampler, colour, detail, dihedral, parse_augment, parse_mix
 from dicodec.codec.model import ImageCodec
 from dicodec.codec.train import TRAIN_PRESETS, export, main
 from dicodec.codec.warm_start import warm_start
@@ -40,6 +40,45 @@ def test_parse_mix_normalizes_and_rejects_garbage():
         parse_mix("photo")
     with pytest.raises(ValueError, match=">= 0"):
         parse_mix("photo=0,graphics=0")
+
+
+def test_parse_augment_names_and_errors():
+    assert parse_augment(" dihedral, colour ") == ("dihedral", "colour")
+    assert parse_augment("") == ()
+    with pytest.raises(ValueError, match="unknown augmentation 'mixup'"):
+        parse_augment("dihedral,mixup")
+
+
+def test_dihedral_draws_all_eight_symmetries_and_keeps_pixels():
+    base = torch.arange(16.0).view(1, 1, 4, 4).expand(64, 3, 4, 4)
+    out = dihedral(base, torch.Generator().manual_seed(0))
+    flips = {tuple(out[i, 0].flatten().tolist()) for i in range(64)}
+    assert len(flips) == 4  # transpose x vertical flip (the sampler's horizontal flip makes it 8)
+    for i in range(64):  # a permutation of the same pixels, the same one in every channel
+        assert sorted(out[i, 0].flatten().tolist()) == list(range(16))
+        assert torch.equal(out[i, 0], out[i, 2])
+
+
+def test_colour_keeps_grey_grey_varies_colour_and_stays_in_range():
+    g = torch.Generator().manual_seed(1)
+    grey = torch.linspace(0, 1, 64).view(1, 1, 8, 8).expand(8, 3, 8, 8)
+    out = colour(grey, g)
+    assert torch.allclose(out[:, 0], out[:, 1], atol=1e-5) and torch.allclose(out[:, 1], out[:, 2], atol=1e-5)
+    red = torch.zeros(16, 3, 4, 4)
+    red[:, 0] = 0.8
+    out = colour(red, g)
+    assert out.min() >= 0 and out.max() <= 1
+    assert out[:, 1].std() > 0.01  # the hue rotation moved some red towards green or blue
+    # mild: the dominant channel stays dominant
+    assert (out[:, 0] >= out[:, 1]).all() and (out[:, 0] >= out[:, 2]).all()
+
+
+def test_sampler_augmentation_is_seeded(mixed_folder):
+    a = CropSampler(mixed_folder, torch.device("cpu"), seed=5, augment=("dihedral", "colour")).sample(4, 64)
+    b = CropSampler(mixed_folder, torch.device("cpu"), seed=5, augment=("dihedral", "colour")).sample(4, 64)
+    plain = CropSampler(mixed_folder, torch.device("cpu"), seed=5).sample(4, 64)
+    assert torch.equal(a, b) and a.shape == plain.shape == (4, 3, 64, 64)
+    assert not torch.equal(a, plain)
 
 
 def test_mix_draws_groups_by_weight(mixed_folder):
