@@ -78,7 +78,50 @@ def gaussian_likelihood(y: Tensor, mean: Tensor, scale: Tensor) -> Tensor:
 
 
 def _bound_ste(x: Tensor, lo: float, hi: float) -> Tensor:
+    """Clamp with a straight-through gradient everywhere (the bound of hp32-v1..v4)."""
     return x + (x.clamp(lo, hi) - x).detach()
+
+
+class _BoundToward(torch.autograd.Function):
+    """Clamp whose gradient passes inside ``[lo, hi]`` and, outside, only where it points back in.
+
+    CompressAI's ``LowerBound`` rule, on both ends. Why: with the plain straight-through clamp a
+    log-scale below ``LOG_SCALE_MIN`` (a "dead" element, symbol 0) keeps receiving "smaller is better"
+    gradients that change nothing in the forward pass, so it drifts without limit. In ``hp32-v4`` the
+    slice networks' log-scales reach -3,000 to -6,000 (the bound is -2.5) and their hidden activations
+    grow to match; a log-scale that is a difference of such numbers flips to the largest table scale
+    under a small change of input or weights, which is the late rate blow-up on unseen photos
+    (docs/training.md).
+    """
+
+    @staticmethod
+    def forward(ctx, x: Tensor, lo: float, hi: float) -> Tensor:
+        ctx.save_for_backward(x)
+        ctx.lo, ctx.hi = lo, hi
+        return x.clamp(lo, hi)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None, None]:
+        (x,) = ctx.saved_tensors
+        # descent moves x by -grad: below lo only a negative gradient (x up) passes, above hi a positive
+        keep = ((x >= ctx.lo) | (grad < 0)) & ((x <= ctx.hi) | (grad > 0))
+        return grad * keep, None, None
+
+
+def bound_toward(x: Tensor, lo: float, hi: float) -> Tensor:
+    return _BoundToward.apply(x, lo, hi)
+
+
+def log_scale_excess(log_scale: Tensor, margin: float = 1.0) -> Tensor:
+    """Per-sample sum of how far log-scales lie outside the table's range widened by ``margin``.
+
+    A training penalty on it pulls drifted log-scales (see :class:`_BoundToward`) back towards the
+    range the coder can use, which shrinks the activations that produced them; within the margin it
+    is zero, so it does not bias any scale the coder can represent.
+    """
+    below = torch.relu(LOG_SCALE_MIN - margin - log_scale)
+    above = torch.relu(log_scale - LOG_SCALE_MAX - margin)
+    return (below + above).flatten(1).sum(1)
 
 
 class LatentCodec(nn.Module):
@@ -124,36 +167,49 @@ class LatentCodec(nn.Module):
             for i in range(num_slices)
         )
         self.gaussian = GaussianConditional(scale_table().tolist())
+        # Training only (set by the trainer, not saved): "ste" is the bound hp32-v1..v4 trained with,
+        # "toward" the one that stops log-scales drifting (bound_toward).
+        self.scale_bound = "ste"
 
     # ------------------------------------------------------------------ training
-    def forward(self, y: Tensor) -> dict[str, Tensor]:
+    def forward(self, y: Tensor, noisy_rate: bool = True) -> dict[str, Tensor]:
         """Noisy-rate / straight-through forward pass.
 
-        Returns ``y_hat`` (what the decoder will see, with straight-through gradients) and the
-        likelihoods of ``y`` and ``z`` for the rate term.
+        Returns ``y_hat`` (what the decoder will see, with straight-through gradients), the
+        likelihoods of ``y`` and ``z`` for the rate term, and ``scale_excess`` (per sample, see
+        :func:`log_scale_excess`) for an optional penalty. ``noisy_rate=False`` takes the likelihoods
+        of the rounded symbols instead of noisy values: the rate the coder will spend (within ~0.5%
+        for ``hp32-v4``), where the noisy proxy overstates it up to 4x at low qualities (a symbol-0
+        element at the smallest scale costs ~0 bits coded, ~0.2 bits noisy).
         """
         z = self.hyper_analysis(y)
-        z_likelihoods = self._z_likelihoods(z)
         z_offset = self.entropy_bottleneck._get_medians()
         z_hat = ste_round(z - z_offset) + z_offset
+        z_likelihoods = self._z_likelihoods(z if noisy_rate else z_hat, noisy=noisy_rate)
         hyper = self.hyper_synthesis(z_hat)[..., : y.shape[-2], : y.shape[-1]]
         y_hat_slices: list[Tensor] = []
         likelihoods = []
+        excess = y.new_zeros(y.shape[0])
+        bound = bound_toward if self.scale_bound == "toward" else _bound_ste
         for i, y_i in enumerate(y.chunk(self.num_slices, 1)):
             params = self.slice_nets[i](torch.cat([hyper, *y_hat_slices], 1))
             mean, log_scale = params.chunk(2, 1)
             mean = fake_quantize(mean, ACT_BITS, ACT_LIMIT)
-            scale = torch.exp(_bound_ste(log_scale, LOG_SCALE_MIN, LOG_SCALE_MAX))
-            noisy = y_i + torch.empty_like(y_i).uniform_(-0.5, 0.5)
-            likelihoods.append(gaussian_likelihood(noisy, mean, scale))
-            y_hat_slices.append(ste_round(y_i - mean) + mean)
+            excess = excess + log_scale_excess(log_scale)
+            scale = torch.exp(bound(log_scale, LOG_SCALE_MIN, LOG_SCALE_MAX))
+            y_hat_i = ste_round(y_i - mean) + mean
+            rate_at = y_i + torch.empty_like(y_i).uniform_(-0.5, 0.5) if noisy_rate else y_hat_i
+            likelihoods.append(gaussian_likelihood(rate_at, mean, scale))
+            y_hat_slices.append(y_hat_i)
         return {
             "y_hat": torch.cat(y_hat_slices, 1),
             "likelihoods": {"y": torch.cat(likelihoods, 1), "z": z_likelihoods},
+            "scale_excess": excess,
         }
 
-    def _z_likelihoods(self, z: Tensor) -> Tensor:
-        """Noisy-rate likelihoods of ``z`` under the factorized prior.
+    def _z_likelihoods(self, z: Tensor, noisy: bool = True) -> Tensor:
+        """Noisy-rate likelihoods of ``z`` under the factorized prior (``noisy=False``: of ``z`` as
+        given, e.g. already rounded).
 
         What ``EntropyBottleneck.forward`` computes in training mode, with a fixed channel-first
         transpose instead of its permutation held in a tensor: unpacking that tensor reads it back
@@ -163,8 +219,9 @@ class LatentCodec(nn.Module):
         eb = self.entropy_bottleneck
         zt = z.transpose(0, 1)  # (C, B, h, w)
         values = zt.reshape(zt.shape[0], 1, -1)
-        noisy = values + torch.empty_like(values).uniform_(-0.5, 0.5)
-        likelihood, _, _ = eb._likelihood(noisy)
+        if noisy:
+            values = values + torch.empty_like(values).uniform_(-0.5, 0.5)
+        likelihood, _, _ = eb._likelihood(values)
         if eb.use_likelihood_bound:
             likelihood = eb.likelihood_lower_bound(likelihood)
         return likelihood.reshape(zt.shape).transpose(0, 1)

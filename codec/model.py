@@ -76,18 +76,23 @@ class ImageCodec(nn.Module):
         """Per-channel gain and inverse gain, shaped (B, M, 1, 1), for continuous levels (B,)."""
         return self._interp(self.log_gain, level), self._interp(self.log_inverse_gain, level)
 
-    def forward(self, x: Tensor, level: Tensor) -> dict:
-        """Training pass on a batch of crops with one continuous level per sample."""
+    def forward(self, x: Tensor, level: Tensor, noisy_rate: bool = True) -> dict:
+        """Training pass on a batch of crops with one continuous level per sample (``noisy_rate``:
+        see :meth:`LatentCodec.forward`)."""
         gain, inverse_gain = self.gains(level)
         dtype = self.amp_dtype or torch.float32
         amp = torch.autocast(x.device.type, dtype=dtype, enabled=self.amp_dtype is not None)
         with amp:
             y = self.analysis(x)
         y = y.float() * gain
-        out = self.latent_codec(y)
+        out = self.latent_codec(y, noisy_rate=noisy_rate)
         with amp:
             x_hat = self.synthesis(out["y_hat"] * inverse_gain)
-        return {"x_hat": x_hat.float(), "likelihoods": out["likelihoods"]}
+        return {
+            "x_hat": x_hat.float(),
+            "likelihoods": out["likelihoods"],
+            "scale_excess": out["scale_excess"],
+        }
 
     def aux_loss(self) -> Tensor:
         return self.latent_codec.aux_loss()

@@ -84,6 +84,12 @@ class TrainConfig:
     # Checkpoint selection: at every checkpoint the EMA weights are scored on centre crops of these
     # images (neither trained on nor reported; see validation_loss) and the best is kept as best.pt.
     val_data: str = ""
+    # Log-scale bound of the slice networks (LatentCodec.scale_bound): "ste" passes every gradient
+    # (hp32-v1..v4), "toward" only those pointing back into the table's range; w_scale_range weighs a
+    # penalty (bits per pixel per unit of log-scale) on log-scales beyond the range plus a margin.
+    # Both against the drift behind the late rate blow-up (docs/training.md, 2026-12-02).
+    scale_bound: str = "ste"
+    w_scale_range: float = 0.0
 
 
 TRAIN_PRESETS: dict[str, TrainConfig] = {
@@ -108,6 +114,12 @@ TRAIN_PRESETS: dict[str, TrainConfig] = {
     "hp32e": TrainConfig(preset="hp32d", crop=384, batch_size=32, lr=1.5e-4, warmup_steps=300,
                          mix="photo=0.85,graphics=0.15", detail_candidates=2, compile=True,
                          augment="dihedral,colour", checkpoint_minutes=1.5),
+    # hp32e plus the log-scale fix: gradients only back into the table's range and a penalty that
+    # pulls drifted log-scales (down to -6,000 in hp32-v4) back (docs/training.md, 2026-12-02).
+    "hp32f": TrainConfig(preset="hp32d", crop=384, batch_size=32, lr=1.5e-4, warmup_steps=300,
+                         mix="photo=0.85,graphics=0.15", detail_candidates=2, compile=True,
+                         augment="dihedral,colour", checkpoint_minutes=1.5, scale_bound="toward",
+                         w_scale_range=0.01),
 }  # fmt: skip
 
 
@@ -136,8 +148,11 @@ def rd_loss(model: ImageCodec, out: dict, x: torch.Tensor, level: torch.Tensor, 
         distortion = distortion + cfg.w_msssim * (1 - msssim)
     lam = model.lambda_at(level.to(x.device))
     loss = (bpp + lam * distortion).mean()
+    excess = (out["scale_excess"] / num_pixels).mean()  # logged: log-scale units beyond the range, per pixel
+    if cfg.w_scale_range > 0:
+        loss = loss + cfg.w_scale_range * excess
     psnr = (10 * torch.log10(1.0 / mse.clamp_min(1e-10))).mean()
-    terms = {"loss": loss, "bpp": bpp.mean(), "mse": mse.mean(), "psnr": psnr}
+    terms = {"loss": loss, "bpp": bpp.mean(), "mse": mse.mean(), "psnr": psnr, "scale_excess": excess}
     if msssim is not None:
         terms["msssim"] = msssim.mean()
     return terms
@@ -165,41 +180,48 @@ class Ema:
         torch._foreach_lerp_(ema, current, 1 - decay)
 
 
-def validation_crops(folder: str | Path, crop: int, device: torch.device) -> torch.Tensor:
-    """One centre crop of ``crop`` pixels per image of ``folder`` (images must be at least that large)."""
-    crops = []
+def validation_images(folder: str | Path, device: torch.device, multiple: int = 128) -> list[torch.Tensor]:
+    """Every image of ``folder`` whole, (1, 3, H, W) in [0, 1], cut to sides that are multiples of
+    ``multiple`` (so the latent and hyper-latent grids are whole)."""
+    images = []
     for path in list_images(folder):
         image = torch.from_numpy(load_rgb(path)).permute(2, 0, 1)
         _, h, w = image.shape
-        if min(h, w) < crop:
-            raise ValueError(f"validation image {path} is smaller than the {crop} px crop")
-        top, left = (h - crop) // 2, (w - crop) // 2
-        crops.append(image[:, top : top + crop, left : left + crop])
-    return torch.stack(crops).to(device).float() / 255.0
+        h, w = h // multiple * multiple, w // multiple * multiple
+        if min(h, w) == 0:
+            raise ValueError(f"validation image {path} is smaller than {multiple} px")
+        images.append(image[None, :, :h, :w].to(device).float() / 255.0)
+    return images
 
 
 @torch.no_grad()
-def validation_loss(model: ImageCodec, crops: torch.Tensor, cfg: TrainConfig, levels: int = 3) -> dict:
-    """The training objective on fixed crops at ``levels`` qualities spread over 0..100, fixed noise.
+def validation_loss(model: ImageCodec, images: list[torch.Tensor], cfg: TrainConfig, levels: int = 3) -> dict:
+    """The training objective on whole images at ``levels`` qualities spread over 0..100, with the
+    rate the coder will spend (likelihoods of the rounded symbols), averaged over images and levels.
 
-    Why: on 48 training images the entropy model over-fits, and the training loss keeps falling while
-    the rate on unseen photos rises (docs/training.md, 2026-12-01); the same rate proxy on images
-    outside the training set shows it. Rank 0 only; the noise is drawn from a fixed seed so that
-    checkpoints are compared on equal terms.
+    Why whole images and the coded rate: on ~50 training photos the entropy model over-fits and the
+    rate on unseen photos can rise while the training loss falls (docs/training.md). The first
+    selection score (centre crops, noisy-rate proxy) missed such a checkpoint on 2026-12-02: its
+    noisy rate on the crops rose by 6% while its coded rate on the whole images rose 6x at quality
+    0 (the proxy charges ~0.2 bit for every symbol-0 element at the smallest scale; coding charges ~0,
+    so it buries exactly the low-rate part where the blow-up shows). Rank 0 only; no noise, so the
+    score is a pure function of the weights.
     """
     was_training = model.training
     model.eval()
-    devices = [crops.device] if crops.device.type == "cuda" else []
     totals: dict[str, float] = {}
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(0)
+    count = 0
+    for image in images:
         for level in torch.linspace(0, model.config.levels - 1, levels).tolist():
-            lv = torch.full((crops.shape[0],), level, device=crops.device)
-            terms = rd_loss(model, model(crops, lv), crops, lv, cfg)
+            lv = torch.full((1,), level, device=image.device)
+            out = model(image, lv, noisy_rate=False)
+            # the penalty is left out so that scores compare across runs with and without it
+            terms = rd_loss(model, out, image, lv, replace(cfg, w_scale_range=0.0))
             for k, v in terms.items():
-                totals[k] = totals.get(k, 0.0) + float(v) / levels
+                totals[k] = totals.get(k, 0.0) + float(v)
+            count += 1
     model.train(was_training)
-    return {f"val_{k}": v for k, v in totals.items()}
+    return {f"val_{k}": v / count for k, v in totals.items()} | {"val_rate": "coded, whole images"}
 
 
 def setup_distributed(device_arg: str) -> tuple[int, int, torch.device]:
@@ -265,6 +287,9 @@ def main(cfg: TrainConfig, resume: bool = False) -> dict:
         counts = warm_start(model, cfg.init)
         if rank == 0:
             print(f"warm start from {cfg.init}: {counts}", flush=True)
+    if cfg.scale_bound not in ("ste", "toward"):
+        raise ValueError(f"scale_bound must be 'ste' or 'toward', got {cfg.scale_bound!r}")
+    model.latent_codec.scale_bound = cfg.scale_bound
     if cfg.amp == "bf16":
         model.amp_dtype = torch.bfloat16
     elif cfg.amp != "none":
@@ -319,8 +344,8 @@ def main(cfg: TrainConfig, resume: bool = False) -> dict:
             flush=True,
         )
 
-    val_crops = validation_crops(cfg.val_data, cfg.crop, device) if cfg.val_data and rank == 0 else None
-    val_model = ImageCodec(model.config).to(device) if val_crops is not None else None
+    val_images = validation_images(cfg.val_data, device) if cfg.val_data and rank == 0 else None
+    val_model = ImageCodec(model.config).to(device) if val_images is not None else None
     log_file = out_dir / "log.jsonl"
 
     def checkpoint(elapsed: float) -> None:
@@ -339,7 +364,7 @@ def main(cfg: TrainConfig, resume: bool = False) -> dict:
         )
         if val_model is not None:
             val_model.load_state_dict(ema.state)
-            scores = validation_loss(val_model, val_crops, cfg)
+            scores = validation_loss(val_model, val_images, cfg)
             improved = scores["val_loss"] < best_val
             best_val = min(best_val, scores["val_loss"])
             append_log(out_dir / "val.jsonl", {**scores, "step": step, "best": improved})
@@ -467,6 +492,10 @@ def export(checkpoint_path: str | Path, out_path: str | Path, name: str, use_ema
 @click.option("--mix", default=None, help='Weight per data subfolder, e.g. "photo=0.75,graphics=0.25".')
 @click.option("--detail-candidates", type=int, default=None, help="Keep the most detailed of N crops.")
 @click.option("--augment", default=None, help='Batch augmentations, e.g. "dihedral,colour" (or "").')
+@click.option(
+    "--scale-bound", type=click.Choice(["ste", "toward"]), default=None, help="Log-scale bound gradient."
+)
+@click.option("--w-scale-range", type=float, default=None, help="Penalty on log-scales beyond the table.")
 @click.option("--checkpoint-minutes", type=float, default=None, help="Checkpoint (and score) this often.")
 @click.option(
     "--init",

@@ -119,8 +119,8 @@ def test_two_process_gloo_ddp_and_single_process_resume(image_folder, tmp_path):
 
 
 def test_validation_scores_checkpoints_and_keeps_the_best(image_folder, tmp_path):
-    """--val-data: each checkpoint's EMA is scored on fixed crops; best.pt holds the lowest score."""
-    from dicodec.codec.train import codec_from_checkpoint, validation_crops, validation_loss
+    """--val-data: each checkpoint's EMA is scored on whole images; best.pt holds the lowest score."""
+    from dicodec.codec.train import codec_from_checkpoint, validation_images, validation_loss
 
     cfg = replace(
         TRAIN_PRESETS["tiny"], data=str(image_folder), out=str(tmp_path / "run"), steps=12, log_every=4,
@@ -132,8 +132,21 @@ def test_validation_scores_checkpoints_and_keeps_the_best(image_folder, tmp_path
     best = torch.load(tmp_path / "run" / "best.pt", weights_only=True)
     assert best["best_val"] == min(r["val_loss"] for r in scores)
     assert best["step"] == min(scores, key=lambda r: r["val_loss"])["step"]
-    # the score is a pure function of the weights: fixed crops, fixed noise
+    assert all(r["val_rate"] == "coded, whole images" for r in scores)
+    # the score is a pure function of the weights: whole images, no noise
     model = codec_from_checkpoint(best)
-    crops = validation_crops(image_folder, cfg.crop, torch.device("cpu"))
-    assert validation_loss(model, crops, cfg)["val_loss"] == pytest.approx(best["best_val"], rel=1e-5)
+    images = validation_images(image_folder, torch.device("cpu"))
+    assert validation_loss(model, images, cfg)["val_loss"] == pytest.approx(best["best_val"], rel=1e-5)
     export(tmp_path / "run" / "best.pt", tmp_path / "best.safetensors", "tiny-best-v1")
+
+
+def test_scale_bound_and_range_penalty_train_and_log(image_folder, tmp_path):
+    """The log-scale fix of the hp32f recipe runs end to end; the penalty's term is logged."""
+    cfg = replace(
+        TRAIN_PRESETS["tiny"], data=str(image_folder), out=str(tmp_path / "run"), steps=6, log_every=3,
+        device="cpu", scale_bound="toward", w_scale_range=0.01, augment="dihedral,colour",
+    )  # fmt: skip
+    record = main(cfg)
+    assert record["step"] == 6 and np.isfinite(record["loss"]) and record["scale_excess"] >= 0
+    with pytest.raises(ValueError, match="scale_bound"):
+        main(replace(cfg, scale_bound="clamp"))
