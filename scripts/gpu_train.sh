@@ -9,8 +9,9 @@
 # every checkpoint is scored on it and the best one so far, /tmp/run/best.pt, is what gets exported.
 # Needs: .whl/ (compressai, pytorch-msssim cp312 wheels: scripts/gpu_prepare.sh) and a training pack
 # (scripts/prepare_data.py; PACK=folder, with photo/ and graphics/ subfolders for the hp32b mix).
-# Results go to $OUT: the exported EMA weights (split in 15 MB parts), logs as JSON lines, and a quick
-# real-coding RD check on EVAL. Every slice runs MINUTES of training; the learning rate anneals over
+# Results go to $OUT: the exported EMA weights (split in 15 MB parts), logs as JSON lines, a quick
+# real-coding RD check on EVAL and scripts/scale_probe.py's log-scale ranges on EVAL at quality 0.
+# Every slice runs MINUTES of training; the learning rate anneals over
 # SCHEDULE_MINUTES of total training, so plan the number of slices before the first.
 set -euo pipefail
 phase=${1:-first}
@@ -40,3 +41,6 @@ split -b 15000000 /tmp/model.safetensors "$OUT/$name.safetensors.part-"
 cp /tmp/run/log.jsonl "$OUT/train_log.jsonl"
 python3 "$src/scripts/rd_quick.py" /tmp/model.safetensors "$src/${EVAL:-data/eval}" --device cuda \
   --qualities 0,15,30,50,75,100 | tee "$OUT/rd_quick.txt"
+# the entropy model's log-scale range and top-scale share (docs/training.md, "The late rate blow-up")
+python3 "$src/scripts/scale_probe.py" /tmp/model.safetensors "$src/${EVAL:-data/eval}" --quality 0 \
+  | tee "$OUT/scale_probe.txt"
