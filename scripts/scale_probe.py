@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from dicodec.codec.data import list_images, load_rgb
-from dicodec.codec.fixed_point import ACT_BITS, ACT_LIMIT, quantize_activation_exact
+from dicodec.codec.fixed_point import ACT_BITS, quantize_activation_exact
 from dicodec.codec.latent_codec import SCALE_LEVELS, scale_index_exact
 from dicodec.codec.model import ImageCodec, quality_to_level
 
@@ -62,7 +62,7 @@ def probe(codec: ImageCodec, images: list[np.ndarray], quality: float) -> dict:
             s["top_scales"] += int((scale_index_exact(log_scale_int) >= SCALE_LEVELS - TOP_SCALES).sum())
             s["nonzero"] += int((symbols != 0).sum())
             s["elements"] += symbols.numel()
-            context.append(torch.clamp(symbols * one + mean_int, -ACT_LIMIT, ACT_LIMIT))
+            context.append(lc._next_context(symbols, mean_int))
     return {
         "quality": quality,
         "images": len(images),
