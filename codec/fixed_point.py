@@ -102,6 +102,15 @@ class ExactConv2d(nn.Module):
             self.weight_int = w.to(torch.int16)
             self.bias_int = b.to(torch.int64)
 
+    def thaw(self, grid_noise: Tensor | None = None) -> None:
+        """The inverse of :meth:`freeze`: float weights from the integers (released files hold only
+        those), exact up to the weight grid; ``grid_noise`` (in grid steps, within +-0.5) is added to
+        the weights so they keep rounding to the same integers but no longer sit on the grid."""
+        with torch.no_grad():
+            w = self.weight_int.float() if grid_noise is None else self.weight_int.float() + grid_noise
+            self.conv.weight.copy_(w / 2**WEIGHT_BITS)
+            self.conv.bias.copy_((self.bias_int.double() / 2 ** (ACT_BITS + WEIGHT_BITS)).float())
+
     def _float64_weights(self, device: torch.device) -> tuple[Tensor, Tensor]:
         # Cached (not a buffer): the integer buffers stay the single source of truth in the state dict.
         key = (self.weight_int.data_ptr(), self.bias_int.data_ptr(), str(device))

@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from dicodec.codec.fixed_point import ACT_BITS, WEIGHT_BITS, ExactConv2d
+from dicodec.codec.fixed_point import ExactConv2d
 from dicodec.codec.model import ImageCodec
 from dicodec.codec.weights_io import load_codec_file
 
@@ -40,12 +40,10 @@ def warm_start(model: ImageCodec, path: str | Path) -> dict[str, int]:
     Returns counts of copied, refitted and skipped tensors, so a training log can show what happened.
     """
     source = load_codec_file(path)
-    src_state = source.state_dict()
-    for name, module in source.named_modules():  # float weights of exact networks from their integers
+    for module in source.modules():  # float weights of exact networks from their integers
         if isinstance(module, ExactConv2d) and module.frozen:
-            src_state[f"{name}.conv.weight"] = module.weight_int.float() / 2**WEIGHT_BITS
-            bias = module.bias_int.double() / 2 ** (ACT_BITS + WEIGHT_BITS)
-            src_state[f"{name}.conv.bias"] = bias.float()
+            module.thaw()
+    src_state = source.state_dict()
     counts = {"copied": 0, "refitted": 0, "skipped": 0}
     target = dict(model.named_parameters())
     # Parameters only: buffers are constants of a fresh model, and the file's fp16 copies of some are

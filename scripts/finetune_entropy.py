@@ -36,8 +36,9 @@ import torch
 import torch.nn.functional as F
 
 from dicodec.codec.data import list_images, load_rgb
-from dicodec.codec.fixed_point import ACT_BITS, WEIGHT_BITS, ExactConv2d
+from dicodec.codec.fixed_point import ExactConv2d
 from dicodec.codec.model import ImageCodec
+from dicodec.codec.transforms import DOWNSCALE
 from dicodec.codec.weights_io import load_codec_file, save_codec
 
 TRAINED = ("hyper_synthesis", "slice_nets", "entropy_bottleneck")
@@ -45,12 +46,9 @@ TRAINED = ("hyper_synthesis", "slice_nets", "entropy_bottleneck")
 
 def float_weights_from_integers(model: ImageCodec, generator: torch.Generator, jitter: float = 0.999) -> None:
     """Float copies of every frozen exact convolution, jittered by up to ``jitter / 2`` grid steps."""
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, ExactConv2d) and module.frozen:
-                noise = (torch.rand(module.weight_int.shape, generator=generator) - 0.5) * jitter
-                module.conv.weight.copy_((module.weight_int.float() + noise) / 2**WEIGHT_BITS)
-                module.conv.bias.copy_((module.bias_int.double() / 2 ** (ACT_BITS + WEIGHT_BITS)).float())
+    for module in model.modules():
+        if isinstance(module, ExactConv2d) and module.frozen:
+            module.thaw((torch.rand(module.weight_int.shape, generator=generator) - 0.5) * jitter)
 
 
 @torch.no_grad()
@@ -78,7 +76,7 @@ def rate_terms(model: ImageCodec, y: torch.Tensor, level: torch.Tensor, coded: b
     """(bits per pixel, log-scale excess per pixel), batch means, for gain-1 latents ``y``."""
     gain, _ = model.gains(level)
     out = model.latent_codec(y * gain, noisy_rate=not coded)
-    pixels = y.shape[-2] * y.shape[-1] * 32 * 32
+    pixels = y.shape[-2] * y.shape[-1] * DOWNSCALE**2
     bits = sum((-torch.log2(lik)).flatten(1).sum(1) for lik in out["likelihoods"].values())
     return (bits / pixels).mean(), (out["scale_excess"] / pixels).mean()
 
