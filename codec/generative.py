@@ -47,12 +47,10 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from dicodec.codec import rans
 from dicodec.codec.dit import DIT_PRESETS, DiT, DiTConfig, timestep_embedding
 from dicodec.codec.fixed_point import quantize_activation_exact
 from dicodec.codec.latent_codec import _ONE, SYMBOL_LIMIT, LatentCodec, scale_table
@@ -101,32 +99,17 @@ def simulate_coding(lc: LatentCodec, y: Tensor) -> tuple[Tensor, Tensor]:
 
 
 @torch.no_grad()
-def entropy_scales(lc: LatentCodec, y_hat: Tensor, z_symbols: Tensor) -> Tensor:
-    """Re-run the exact slice networks on a decoded latent; returns the coding scale of every element.
-
-    ``y_hat`` (gain-scaled, as :meth:`LatentCodec.decompress` returns it) is ``symbol + mean_int / 256``
-    with ``|y_hat| < 2**13``: float32 holds it exactly, so re-quantising it gives back the very
-    fixed-point context the decoder used, and the scales are bit-identical to the decoder's.
-    """
-    hyper = _hyper_int(lc, z_symbols, *y_hat.shape[-2:])
-    context = list(quantize_activation_exact(y_hat).chunk(lc.num_slices, 1))
-    return torch.cat(
-        [_table_scales(lc._slice_params(i, hyper, context[:i])[1]) for i in range(lc.num_slices)], 1
-    )
-
-
-@torch.no_grad()
 def decode_with_scales(
     lc: LatentCodec, strings: list[bytes], latent_shape: tuple[int, int], device: torch.device
 ) -> tuple[Tensor, Tensor]:
-    """:meth:`LatentCodec.decompress` plus the coding scale of every element (both gain-scaled)."""
-    y_hat = lc.decompress(strings, latent_shape, device)
-    z_tables, _ = lc._coding_tables()
-    zc = lc.entropy_bottleneck.quantiles.shape[0]
-    zshape = (1, zc, math.ceil(latent_shape[0] / 4), math.ceil(latent_shape[1] / 4))
-    channel = np.broadcast_to(np.arange(zc, dtype=np.int32).reshape(1, -1, 1, 1), zshape)
-    z_symbols = torch.from_numpy(rans.decode(strings[0], channel, z_tables)).to(device, torch.float32)
-    return y_hat, entropy_scales(lc, y_hat, z_symbols)
+    """:meth:`LatentCodec.decompress` plus the coding scale of every element (both gain-scaled).
+
+    The scales are the indexes the decode's own slice networks chose, so they cost nothing extra (they
+    were recomputed from ``y_hat`` before 2026-12-02: a second hyper-synthesis, five slice networks and
+    the z string's rANS again). ``tests/test_generative.py`` checks them against :func:`simulate_coding`.
+    """
+    y_hat, index = lc.decompress(strings, latent_shape, device, with_scale_index=True)
+    return y_hat, _table_scales(index)
 
 
 @torch.no_grad()

@@ -17,6 +17,7 @@ ImageLike = Any  # numpy uint8 HxW / HxWx3, PIL.Image, or torch float tensor (3,
 DecodeMode = Literal["auto", "fast", "generative"]
 OutputKind = Literal["numpy", "pil", "torch"]
 DECODE_MODES = ("auto", "fast", "generative")
+OUTPUT_KINDS = ("numpy", "pil", "torch")
 
 if TYPE_CHECKING:  # torch is imported on first use so that `import dicodec` and `dicodec --help` stay fast
     import torch
@@ -71,18 +72,15 @@ def to_tensor(image: ImageLike) -> torch.Tensor:
 
 
 def to_output(x: torch.Tensor, output: OutputKind) -> Any:
-    import torch
-
+    """``x``: the float (1, 3, H, W) image for ``"torch"``, else the (H, W, 3) uint8 one."""
     if output == "torch":
         return x[0]
-    array = (x[0].clamp(0, 1) * 255.0 + 0.5).to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
-    if output == "numpy":
-        return array
+    array = x.contiguous().numpy()
     if output == "pil":
         from PIL import Image
 
         return Image.fromarray(array, "RGB")
-    raise DicodecError(f"unknown output kind {output!r} (numpy, pil or torch)")
+    return array
 
 
 def encode(
@@ -166,6 +164,8 @@ def decode(
 
     if mode not in DECODE_MODES:
         raise DicodecError(f"unknown decode mode {mode!r} (auto, fast or generative)")
+    if output not in OUTPUT_KINDS:
+        raise DicodecError(f"unknown output kind {output!r} (numpy, pil or torch)")
     if isinstance(realism, bool) or not isinstance(realism, (int, float)) or not 0.0 <= realism <= 1.0:
         raise DicodecError(f"realism must be a number from 0 to 1, got {realism!r}")
     if not isinstance(data, (bytes, bytearray, memoryview)):
@@ -200,7 +200,7 @@ def decode(
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        x = pipeline.decode_image(codec, header, tiles, decode_tile)
+        x = pipeline.decode_image(codec, header, tiles, decode_tile, as_uint8=output != "torch")
     return to_output(x, output)
 
 

@@ -1,6 +1,6 @@
 """Repair and fine-tune only the entropy model of a released codec, with its transforms frozen.
 
-    python scripts/finetune_entropy.py codec/weights/hp32-v4.safetensors --data .carry/pack/photo \\
+    python scripts/finetune_entropy.py RELEASED.safetensors --data .carry/pack/photo \\
         --val-data .carry/select --out /tmp/hp32-v5.safetensors --name hp32-v5
 
 Why: models trained with the straight-through log-scale bound (hp32-v1..v4) hold slice networks whose

@@ -66,6 +66,12 @@ class TestRoundTrip:
         assert isinstance(dicodec.decode(reference, device="cpu", output="pil"), Image.Image)
         t = dicodec.decode(reference, device="cpu", output="torch")
         assert t.shape == (3, 192, 256) and t.dtype == torch.float32
+        # numpy output is rounded on the decode device before the copy: the same bytes as rounding the
+        # float output afterwards
+        rounded = (t.clamp(0, 1) * 255.0 + 0.5).to(torch.uint8).permute(1, 2, 0).numpy()
+        np.testing.assert_array_equal(dicodec.decode(reference, device="cpu"), rounded)
+        with pytest.raises(dicodec.DicodecError, match="unknown output kind"):
+            dicodec.decode(reference, device="cpu", output="png")
 
     def test_gray_and_odd_sizes(self):
         gray = np.asarray(SAMPLE.convert("L"))[:77, :131].copy()
@@ -74,7 +80,7 @@ class TestRoundTrip:
 
     def test_inspect(self, small):
         info = dicodec.inspect(dicodec.encode(small, quality=40, device="cpu"))
-        assert info["model"] == "hp32-v4" and (info["width"], info["height"], info["quality"]) == (
+        assert info["model"] == "hp32-v5" and (info["width"], info["height"], info["quality"]) == (
             256,
             192,
             40,
@@ -83,7 +89,7 @@ class TestRoundTrip:
 
     def test_list_models_has_default(self):
         models = dicodec.list_models()
-        assert [m["name"] for m in models if m["default"]] == ["hp32-v4"]
+        assert [m["name"] for m in models if m["default"]] == ["hp32-v5"]
 
 
 class TestErrors:

@@ -26,18 +26,18 @@ from dicodec.codec import registry
 GOLDEN = Path(__file__).with_name("golden")
 SAMPLE = Path(dicodec.__file__).with_name("samples") / "coffee.png"
 
-MODEL = "hp32-v4"  # the model the current goldens were written with
+MODEL = "hp32-v5"  # the model the current goldens were written with
 # name -> (quality, tile size, crop (top, left, h, w) of the sample or None, format version)
 CASES = {
-    "coffee_hp32-v4_q10": (10, 2048, None, "2.0"),
-    "coffee_hp32-v4_q80": (80, 2048, None, "2.0"),
-    "coffee_crop_hp32-v4_q50_tiles128": (50, 128, (40, 60, 300, 200), "2.0"),
+    "coffee_hp32-v5_q10": (10, 2048, None, "2.0"),
+    "coffee_hp32-v5_q80": (80, 2048, None, "2.0"),
+    "coffee_crop_hp32-v5_q50_tiles128": (50, 128, (40, 60, 300, 200), "2.0"),
 }
 
 LATENT_SHA256 = {
-    "coffee_hp32-v4_q10": "006279577741f3ad8508079c32e9b62f4bcfe099d13944602d6b80468a8396b3",
-    "coffee_hp32-v4_q80": "48d25e6a5f7b5065e8a7a06f4414fd150f237639131d711e63ee04db2dca4491",
-    "coffee_crop_hp32-v4_q50_tiles128": "2eff46480887e2e48dea75809ccdf5a0f164f5af2648e479d3e633f36b1dde0c",
+    "coffee_hp32-v5_q10": "6ad979040935c8d0e178495f2518e19c753b6109eb7ebaa3ac91cd2fee0dc78d",
+    "coffee_hp32-v5_q80": "eaf17f71e1e76d10d14902a219a70ca27d95152ca925da026c3cdc94bd63bb1f",
+    "coffee_crop_hp32-v5_q50_tiles128": "5c626c6ee8f1c799b65f328d2d668086864b639fc7e146364f4b4b7d1a210145",
 }
 
 # Files of models that no longer ship (the 60 MB cap on shipped weights): name -> last release decoding them
@@ -45,6 +45,7 @@ RETIRED = {
     "retired_hp32-v1_q10": ("hp32-v1", "0.1.0"),
     "retired_hp32-v2_q30": ("hp32-v2", "0.2.0"),
     "retired_hp32-v3_q10": ("hp32-v3", "0.4.0"),
+    "retired_hp32-v4_q10": ("hp32-v4", "0.5.0"),
 }
 
 

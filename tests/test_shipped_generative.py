@@ -1,9 +1,9 @@
-"""The shipped generative decoder (``dit-ic-s-v3``, paired with the default codec) on a real photo.
+"""The shipped generative decoder (``dit-ic-s-v4``, paired with the default codec) on a real photo.
 
 The plumbing is covered with tiny random modules in ``test_generative_api.py``; these tests load the
 real, hash-checked weights and check what a user gets: a deterministic decode that differs from the
 fast one, closer to the source at a low rate and with more of its texture (measured on the held-out
-photos in docs/results/heldout_photos_generative_dit-ic-s-v3; here on one crop of the bundled sample).
+photos in docs/results/heldout_photos_generative_dit-ic-s-v4; here on one crop of the bundled sample).
 """
 
 from __future__ import annotations
@@ -44,8 +44,10 @@ def test_generative_decode_is_deterministic_and_closer_to_the_source(coded):
     # ships a DiT decoder, so the default decode is the generative one (and deterministic)
     assert np.abs(generative.astype(int) - fast.astype(int)).mean() > 1.0
     assert psnr_rgb(image, generative) > psnr_rgb(image, fast) + 0.3
-    # the GAN-trained decoder restores texture the fast decode smooths away
-    assert energy_ratio(image, generative, "grad") > 1.5 * energy_ratio(image, fast, "grad")
+    # the GAN-trained decoder restores texture the fast decode smooths away: dit-ic-s-v4 gives 1.17x
+    # on this crop and 1.2-1.5x on the held-out photos at qualities 0-40 (dit-ic-s-v3 gave 1.5-2x, with
+    # 0.6-1 dB less PSNR; docs/models.md says why the less textured export shipped)
+    assert energy_ratio(image, generative, "grad") > 1.1 * energy_ratio(image, fast, "grad")
 
 
 def test_auto_mode_follows_the_model():
