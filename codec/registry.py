@@ -78,6 +78,33 @@ def register_codec(
     return entry
 
 
+def register_files(codec_file: str | Path, decoder_file: str | Path | None = None, suffix: str = "") -> str:
+    """Register a weights file outside the zoo (and a decoder file to pair with it); returns its name.
+
+    For scripts that measure candidate weights before they ship (``scripts/rd_quick.py``,
+    ``scripts/profile_decode.py``): the name is the one stored in the file plus ``suffix``, the preset
+    the one whose config the file holds, the hashes those of the files as they are.
+    """
+    from dicodec.codec.weights_io import read_metadata, sha256_file
+
+    meta = read_metadata(codec_file)
+    config = CodecConfig(**json.loads(meta["config"]))  # files older than a config field get its default
+    preset = next((k for k, v in PRESETS.items() if v == config), None)
+    if preset is None:
+        raise ModelError(f"{Path(codec_file).name}: its config matches no preset")
+    entry = ModelEntry(
+        name=meta.get("name", "unnamed") + suffix,
+        preset=preset,
+        weights=Path(codec_file),
+        sha256=sha256_file(codec_file),
+        decode_modes=("fast", "generative") if decoder_file else ("fast",),
+        generative_weights=Path(decoder_file) if decoder_file else None,
+        generative_sha256=sha256_file(decoder_file) if decoder_file else "",
+    )
+    register_codec(entry)
+    return entry.name
+
+
 def unregister_codec(name: str) -> None:
     _REGISTRY.pop(name, None)
     for part in ("codec", "generative"):

@@ -21,28 +21,6 @@ from bench import prepare_generative, sample_image  # scripts/ is on sys.path wh
 from torch.profiler import ProfilerActivity, profile
 
 
-def register_files(codec_file: str, decoder_file: str | None) -> str:
-    """Register a codec file (and a decoder file to pair with it) that are not in the zoo; their name."""
-    from pathlib import Path
-
-    from dicodec.codec import registry
-    from dicodec.codec.config import PRESETS, CodecConfig
-    from dicodec.codec.weights_io import read_metadata, sha256_file
-
-    config = CodecConfig(**json.loads(read_metadata(codec_file)["config"]))
-    entry = registry.ModelEntry(
-        name=read_metadata(codec_file).get("name", "profiled") + "-profiled",
-        preset=next(k for k, v in PRESETS.items() if v == config),
-        weights=Path(codec_file),
-        sha256=sha256_file(codec_file),
-        decode_modes=("fast", "generative") if decoder_file else ("fast",),
-        generative_weights=Path(decoder_file) if decoder_file else None,
-        generative_sha256=sha256_file(decoder_file) if decoder_file else "",
-    )
-    registry.register_codec(entry)
-    return entry.name
-
-
 def _device_key(events) -> str:
     """The attribute name of an event's own device time (renamed from ``cuda`` in torch 2.4)."""
     renamed = hasattr(events[0], "self_device_time_total")
@@ -96,7 +74,9 @@ def main(
     if device == "cuda" and not torch.cuda.is_available():
         raise click.ClickException("no GPU here")
     if codec_file:
-        model = register_files(codec_file, decoder_file)
+        from dicodec.codec import registry
+
+        model = registry.register_files(codec_file, decoder_file, suffix="-profiled")
     decoder = prepare_generative(model, untrained_decoder) if mode == "generative" else None
     width, height = (int(v) for v in size.split("x"))
     data = dicodec.encode(sample_image(width, height), quality=quality, model=model, device=device)

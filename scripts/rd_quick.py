@@ -20,7 +20,6 @@ from pytorch_msssim import ms_ssim
 import dicodec
 from dicodec.codec import registry
 from dicodec.codec.data import list_images, load_rgb
-from dicodec.codec.weights_io import read_metadata, sha256_file
 
 
 @click.command()
@@ -30,16 +29,7 @@ from dicodec.codec.weights_io import read_metadata, sha256_file
 @click.option("--device", default="auto", help="auto, cpu or cuda.")
 @click.option("--max-images", type=int, default=0, help="Use only the first N images (0 = all).")
 def main(weights: str, images: str, qualities: str, device: str, max_images: int) -> None:
-    meta = read_metadata(weights)
-    preset = json.loads(meta["config"])
-    name = meta.get("name", "quick") + "-check"
-    from dicodec.codec.config import PRESETS, CodecConfig
-
-    config = CodecConfig(**preset)  # files written before a config field existed get its default
-    preset_name = next(k for k, v in PRESETS.items() if v == config)
-    registry.register_codec(
-        registry.ModelEntry(name=name, preset=preset_name, weights=Path(weights), sha256=sha256_file(weights))
-    )
+    name = registry.register_files(weights, suffix="-check")
     files = list_images(images)[: max_images or None]
     results = []
     for q in [int(v) for v in qualities.split(",")]:
