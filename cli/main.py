@@ -54,7 +54,6 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
 
 DEBUG_ENV = "DICODEC_DEBUG"
 DEVICES = ("auto", "cpu", "cuda")
-DECODE_MODES = ("auto", "fast", "generative")
 IMAGE_FORMATS = ("png", "jpeg", "webp", "tiff", "ppm")
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -410,7 +409,7 @@ Examples:
 )
 @click.option(
     "--mode",
-    type=click.Choice(DECODE_MODES),
+    type=click.Choice(api.DECODE_MODES),
     default="auto",
     show_default=True,
     help="fast: synthesis transform only; generative: Diffusion Transformer decoder (needs its weights); "

@@ -7,7 +7,7 @@ line can do never drift apart.
 from __future__ import annotations
 
 import warnings
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import numpy as np
 
@@ -16,8 +16,8 @@ from dicodec.errors import DicodecError, ImageError, LimitExceeded, UnavailableE
 ImageLike = Any  # numpy uint8 HxW / HxWx3, PIL.Image, or torch float tensor (3,H,W) / (1,3,H,W) in [0,1]
 DecodeMode = Literal["auto", "fast", "generative"]
 OutputKind = Literal["numpy", "pil", "torch"]
-DECODE_MODES = ("auto", "fast", "generative")
-OUTPUT_KINDS = ("numpy", "pil", "torch")
+DECODE_MODES: tuple[str, ...] = get_args(DecodeMode)
+OUTPUT_KINDS: tuple[str, ...] = get_args(OutputKind)
 
 if TYPE_CHECKING:  # torch is imported on first use so that `import dicodec` and `dicodec --help` stay fast
     import torch

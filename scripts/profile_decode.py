@@ -27,8 +27,7 @@ def _device_key(events) -> str:
     return "self_device_time_total" if renamed else "self_cuda_time_total"
 
 
-def _rows(prof, key: str, limit: int) -> list[dict]:
-    averages = prof.key_averages()
+def _rows(averages, key: str, limit: int) -> list[dict]:
     device_key = _device_key(averages)
     key = device_key if key == "device" else key
     events = sorted(averages, key=lambda e: getattr(e, key), reverse=True)[:limit]
@@ -104,15 +103,15 @@ def main(
         "repeats": repeats,
         "decode_ms_median": round(1000 * plain, 1),
         "decode_ms_median_profiled": round(1000 * profiled, 1),
-        "by_self_cpu": _rows(prof, "self_cpu_time_total", top),
     }
+    averages = prof.key_averages()
+    result["by_self_cpu"] = _rows(averages, "self_cpu_time_total", top)
     if device == "cuda":
-        result["by_self_device"] = _rows(prof, "device", top)
+        result["by_self_device"] = _rows(averages, "device", top)
     click.echo(
         f"{device} {size} {mode}: {result['decode_ms_median']} ms per decode "
         f"({result['decode_ms_median_profiled']} ms under the profiler); totals over {repeats} decodes"
     )
-    averages = prof.key_averages()
     click.echo(averages.table(sort_by="self_cpu_time_total", row_limit=top))
     if device == "cuda":
         click.echo(averages.table(sort_by=_device_key(averages), row_limit=top))
