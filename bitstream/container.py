@@ -1,4 +1,4 @@
-"""Container format of the dicodec bitstream, versions 1.0 and 2.0 (normative spec: ``docs/bitstream.md``).
+"""Container format of the dicodec bitstream, versions 1.0, 2.0 and 3.0 (spec: ``docs/bitstream.md``).
 
 The container is a PNG-style sequence of checksummed chunks after an 8-byte magic::
 
@@ -32,12 +32,13 @@ from dicodec.errors import BadMagic, Corrupt, LimitExceeded, Truncated, Unsuppor
 
 # PNG trick: the high bit catches 7-bit transfers, CR-LF and LF catch line-ending conversion
 MAGIC = b"\x89DIC\r\n\x1a\n"
-FORMAT_VERSION = (2, 0)  # the newest version this package writes
-READABLE_MAJORS = (1, 2)
+FORMAT_VERSION = (3, 0)  # the newest version this package writes
+READABLE_MAJORS = (1, 2, 3)
 # Images are edge-padded to a multiple of this many pixels, per major version (spec section 5.1). 1.x pads
 # to 128 so every tile holds whole hyper-latents; 2.x pads only to the 32x latent grid and lets the
-# hyper-latent grid round up, which stops small images paying for up to 127 rows of padding.
-PAD_MULTIPLES = {1: 128, 2: 32}
+# hyper-latent grid round up, which stops small images paying for up to 127 rows of padding. 3.x keeps
+# the 2.x layout and changes the entropy coder of the strings (spec section 8).
+PAD_MULTIPLES = {1: 128, 2: 32, 3: 32}
 
 CHUNK_HEAD = b"HEAD"
 CHUNK_TILE = b"TILE"
@@ -142,8 +143,8 @@ class Header:
         color: 0 = RGB 8-bit, the only format of 1.0 (gray is coded as RGB).
         bit_depth: 8 in 1.0.
         flags: 16 flag bits; readers ignore bits they do not know.
-        version: (major, minor) of the file: 1.0 or 2.0 when writing (:data:`FORMAT_VERSION` by default),
-            any 1.x or 2.x when read.
+        version: (major, minor) of the file: 1.0, 2.0 or 3.0 when writing (:data:`FORMAT_VERSION` by
+            default), any 1.x, 2.x or 3.x when read.
 
     Raises:
         ValueError: a field is out of range (programming error on the writing side; the reader
@@ -173,7 +174,7 @@ class Header:
             object.__setattr__(self, name, operator.index(getattr(self, name)))
         major, minor = (operator.index(v) for v in self.version)
         if major not in READABLE_MAJORS or not 0 <= minor <= 255:
-            raise ValueError(f"version {self.version} is not 1.x or 2.x")
+            raise ValueError(f"version {self.version} is not 1.x, 2.x or 3.x")
         object.__setattr__(self, "version", (major, minor))
         problem = _field_problem(
             model=self.model,
@@ -192,7 +193,7 @@ class Header:
 
     @property
     def pad_multiple(self) -> int:
-        """Pixels the image is padded to a multiple of: 128 in 1.x, 32 in 2.x."""
+        """Pixels the image is padded to a multiple of: 128 in 1.x, 32 in 2.x and 3.x."""
         return PAD_MULTIPLES[self.version[0]]
 
     @property
@@ -304,11 +305,11 @@ def write(header: Header, tiles: Sequence[Tile]) -> bytes:
     The output is a pure function of the arguments, so the same image and model give the same bytes.
 
     Raises:
-        ValueError: wrong number of tiles or slices, ``header.version`` other than 1.0 or 2.0, or a tile
+        ValueError: wrong number of tiles or slices, ``header.version`` other than 1.0, 2.0 or 3.0, or a tile
             too large for one chunk.
     """
     if header.version[1] != 0:
-        raise ValueError(f"this writer writes versions 1.0 and 2.0, header says {header.version}")
+        raise ValueError(f"this writer writes versions 1.0, 2.0 and 3.0, header says {header.version}")
     if len(tiles) != header.num_tiles:
         raise ValueError(f"header needs {header.num_tiles} tiles, got {len(tiles)}")
     parts = [MAGIC, pack_chunk(CHUNK_HEAD, head_payload(header))]
@@ -394,7 +395,7 @@ def _read_head(mv: memoryview) -> tuple[Header, int]:
     # The major version is checked first, even before the CRC: a future major may change the rest.
     if length >= 2 and major not in READABLE_MAJORS:
         raise UnsupportedVersion(
-            f"bitstream format version {major}.{minor} is not supported (this reader reads 1.x and 2.x)"
+            f"bitstream format version {major}.{minor} is not supported (this reader reads 1.x, 2.x and 3.x)"
         )
     _, p, end = _read_chunk(mv, pos, 0)
     n = len(p)

@@ -46,11 +46,13 @@ import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from types import ModuleType
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from dicodec.codec import grouped_ans
 from dicodec.codec.dit import DIT_PRESETS, DiT, DiTConfig, timestep_embedding
 from dicodec.codec.fixed_point import quantize_activation_exact
 from dicodec.codec.latent_codec import _ONE, SYMBOL_LIMIT, LatentCodec, scale_table
@@ -100,7 +102,11 @@ def simulate_coding(lc: LatentCodec, y: Tensor) -> tuple[Tensor, Tensor]:
 
 @torch.no_grad()
 def decode_with_scales(
-    lc: LatentCodec, strings: list[bytes], latent_shape: tuple[int, int], device: torch.device
+    lc: LatentCodec,
+    strings: list[bytes],
+    latent_shape: tuple[int, int],
+    device: torch.device,
+    coder: ModuleType = grouped_ans,
 ) -> tuple[Tensor, Tensor]:
     """:meth:`LatentCodec.decompress` plus the coding scale of every element (both gain-scaled).
 
@@ -108,7 +114,7 @@ def decode_with_scales(
     were recomputed from ``y_hat`` before 2026-12-02: a second hyper-synthesis, five slice networks and
     the z string's rANS again). ``tests/test_generative.py`` checks them against :func:`simulate_coding`.
     """
-    y_hat, index = lc.decompress(strings, latent_shape, device, with_scale_index=True)
+    y_hat, index = lc.decompress(strings, latent_shape, device, with_scale_index=True, coder=coder)
     return y_hat, _table_scales(index)
 
 
@@ -499,6 +505,7 @@ def generative_decode(
     tile_shape: tuple[int, int],
     quality: float,
     realism: float = 1.0,
+    coder: ModuleType = grouped_ans,
 ) -> Tensor:
     """Decode one tile: entropy decoding, coding scales, one DiT step, synthesis -> (1, 3, H, W) in [0, 1].
 
@@ -509,11 +516,12 @@ def generative_decode(
     the refined latent (with ``dit-ic-s-v2`` realism 0 that way lost PSNR *and* NIQE against both ends);
     interpolating the outputs of a distortion- and a perception-trained decoder traces the
     perception-distortion trade-off (Blau & Michaeli 2018; network/output interpolation as in ESRGAN),
-    and in between it is often above both ends in PSNR (docs/dit.md).
+    and in between it is often above both ends in PSNR (docs/dit.md). ``coder``: the entropy coder of
+    the file's bitstream version (:meth:`LatentCodec.compress`).
     """
     device = codec.log_gain.device
     latent_hw = (tile_shape[0] // DOWNSCALE, tile_shape[1] // DOWNSCALE)
-    y_hat, sigma = decode_with_scales(codec.latent_codec, strings, latent_hw, device)
+    y_hat, sigma = decode_with_scales(codec.latent_codec, strings, latent_hw, device, coder)
     _, inverse_gain = codec.gains(quality_to_level(quality, codec.config.levels).to(device))
     latent = y_hat * inverse_gain
     if realism == 0.0:

@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import math
 import warnings
+from types import ModuleType
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from dicodec.codec import rans
+from dicodec.codec import grouped_ans, rans
 from dicodec.codec.fixed_point import (
     ACT_BITS,
     ACT_LIMIT,
@@ -272,18 +273,23 @@ class LatentCodec(nn.Module):
         return mean_int, scale_index_exact(log_scale_int)
 
     @torch.no_grad()
-    def compress(self, y: Tensor) -> list[bytes]:
-        """Code one latent ``(1, M, h, w)``; returns ``[z_string, y_slice_0, ..., y_slice_{S-1}]``."""
+    def compress(self, y: Tensor, coder: ModuleType = grouped_ans) -> list[bytes]:
+        """Code one latent ``(1, M, h, w)``; returns ``[z_string, y_slice_0, ..., y_slice_{S-1}]``.
+
+        ``coder`` is the entropy coder of the target bitstream version: :mod:`~dicodec.codec.rans`
+        (1.x, 2.x) or :mod:`~dicodec.codec.grouped_ans` (3.x); both code with the same tables.
+        """
         if y.shape[0] != 1:
             raise ValueError("compress codes one latent at a time")
         z_tables, y_tables = self._coding_tables()
         with section("network"):
             z = self.hyper_analysis(y.float())
             medians = self._z_medians(z.device)
-            z_symbols = torch.round(z - medians)
+            # bounded like y's symbols, so every coder can code them (3.x escapes hold < 2^15)
+            z_symbols = torch.round(z - medians).clamp(-SYMBOL_LIMIT, SYMBOL_LIMIT)
         z_channel = torch.arange(z.shape[1], dtype=torch.int32).view(1, -1, 1, 1).expand(z.shape)
         with section("rans"):
-            strings = [rans.encode(z_symbols.cpu().numpy(), z_channel.numpy(), z_tables)]
+            strings = [coder.encode(z_symbols.cpu().numpy(), z_channel.numpy(), z_tables)]
         with section("exact_params"):
             hyper_int = self.hyper_synthesis.forward_exact(quantize_activation_exact(z_symbols + medians))
             hyper_int = hyper_int[..., : y.shape[-2], : y.shape[-1]]
@@ -293,7 +299,7 @@ class LatentCodec(nn.Module):
                 mean_int, index = self._slice_params(i, hyper_int, y_hat_ints)
                 symbols = torch.round(y_i.double() - mean_int / _ONE).clamp(-SYMBOL_LIMIT, SYMBOL_LIMIT)
             with section("rans"):
-                strings.append(rans.encode(symbols.cpu().numpy(), index.cpu().numpy(), y_tables))
+                strings.append(coder.encode(symbols.cpu().numpy(), index.cpu().numpy(), y_tables))
             y_hat_ints.append(self._next_context(symbols, mean_int))
         return strings
 
@@ -308,12 +314,14 @@ class LatentCodec(nn.Module):
         latent_shape: tuple[int, int],
         device: torch.device,
         with_scale_index: bool = False,
+        coder: ModuleType = grouped_ans,
     ) -> Tensor | tuple[Tensor, Tensor]:
         """Decode ``[z, y_0..y_{S-1}]`` strings into ``y_hat`` of shape ``(1, M, h, w)`` (float32).
 
         ``with_scale_index`` also returns the scale-table index each element was coded with (same
         shape, on ``device``): the generative decode's variance guidance reads it, and taking it here
-        saves re-running the hyper-synthesis and slice networks after the decode.
+        saves re-running the hyper-synthesis and slice networks after the decode. ``coder``: as in
+        :meth:`compress`, the one of the file's bitstream version.
 
         Raises:
             ValueError: the strings decode to symbols no encoder can produce (corrupt data).
@@ -326,7 +334,7 @@ class LatentCodec(nn.Module):
         zh, zw = math.ceil(h / 4), math.ceil(w / 4)
         z_channel = np.broadcast_to(np.arange(zc, dtype=np.int32).reshape(1, -1, 1, 1), (1, zc, zh, zw))
         with section("rans"):
-            z_symbols = torch.from_numpy(rans.decode(strings[0], z_channel, z_tables)).to(
+            z_symbols = torch.from_numpy(coder.decode(strings[0], z_channel, z_tables)).to(
                 device, torch.float32
             )
         with section("exact_params"):
@@ -343,7 +351,7 @@ class LatentCodec(nn.Module):
                     indexes.append(index)
                 index = index.cpu().numpy()
             with section("rans"):
-                values = rans.decode(strings[i + 1], index, y_tables)
+                values = coder.decode(strings[i + 1], index, y_tables)
             # in numpy: torch's CPU abs of int64 took ~0.9 ms per slice (scripts/profile_decode.py)
             if values.size and max(values.max(), -values.min()) > SYMBOL_LIMIT:
                 raise ValueError("latent symbol out of range")

@@ -10,10 +10,12 @@ live in :mod:`dicodec.codec.pipeline`.
 from __future__ import annotations
 
 import math
+from types import ModuleType
 
 import torch
 from torch import Tensor, nn
 
+from dicodec.codec import grouped_ans
 from dicodec.codec.config import CodecConfig
 from dicodec.codec.latent_codec import LatentCodec
 from dicodec.codec.timing import section
@@ -109,20 +111,27 @@ class ImageCodec(nn.Module):
             raise ValueError(f"tile sides must be multiples of {DOWNSCALE}, got {tuple(x.shape[-2:])}")
 
     @torch.no_grad()
-    def compress(self, x: Tensor, quality: float) -> list[bytes]:
-        """Code one tile (1, 3, H, W) in [0, 1]; returns ``[z, y_0, ..., y_{S-1}]`` strings."""
+    def compress(self, x: Tensor, quality: float, coder: ModuleType = grouped_ans) -> list[bytes]:
+        """Code one tile (1, 3, H, W) in [0, 1]; returns ``[z, y_0, ..., y_{S-1}]`` strings (``coder``:
+        the entropy coder of the bitstream version, see :meth:`LatentCodec.compress`)."""
         self._check_tile(x)
         gain, _ = self.gains(quality_to_level(quality, self.config.levels).to(x.device))
         with section("network"):
             y = self.analysis(x) * gain
-        return self.latent_codec.compress(y)
+        return self.latent_codec.compress(y, coder)
 
     @torch.no_grad()
-    def decompress_latent(self, strings: list[bytes], tile_shape: tuple[int, int], quality: float) -> Tensor:
+    def decompress_latent(
+        self,
+        strings: list[bytes],
+        tile_shape: tuple[int, int],
+        quality: float,
+        coder: ModuleType = grouped_ans,
+    ) -> Tensor:
         """Entropy-decode one tile's latent, gain removed: what both decode modes start from."""
         h, w = tile_shape[0] // DOWNSCALE, tile_shape[1] // DOWNSCALE
         device = self.log_gain.device
-        y_hat = self.latent_codec.decompress(strings, (h, w), device)
+        y_hat = self.latent_codec.decompress(strings, (h, w), device, coder=coder)
         _, inverse_gain = self.gains(quality_to_level(quality, self.config.levels).to(device))
         return y_hat * inverse_gain
 
@@ -134,6 +143,12 @@ class ImageCodec(nn.Module):
             return self.synthesis(latent.to(dtype)).float().clamp_(0, 1)
 
     @torch.no_grad()
-    def decompress(self, strings: list[bytes], tile_shape: tuple[int, int], quality: float) -> Tensor:
+    def decompress(
+        self,
+        strings: list[bytes],
+        tile_shape: tuple[int, int],
+        quality: float,
+        coder: ModuleType = grouped_ans,
+    ) -> Tensor:
         """Decode one tile to (1, 3, H, W) pixels in [0, 1]."""
-        return self.synthesize(self.decompress_latent(strings, tile_shape, quality))
+        return self.synthesize(self.decompress_latent(strings, tile_shape, quality, coder))

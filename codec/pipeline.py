@@ -10,12 +10,14 @@ of 2048 px codes 1080p and 2048x2048 images as one tile.
 from __future__ import annotations
 
 from collections.abc import Callable
+from types import ModuleType
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from dicodec.bitstream import container
+from dicodec.codec import grouped_ans, rans
 from dicodec.codec.model import PAD_MULTIPLE, ImageCodec
 from dicodec.codec.registry import ModelEntry
 from dicodec.errors import Corrupt, WeightsMismatch
@@ -38,6 +40,12 @@ def parse_version(text: str) -> tuple[int, int]:
     return int(major), int(minor or 0)
 
 
+def entropy_coder(version: tuple[int, int]) -> ModuleType:
+    """The entropy coder of a bitstream version: CompressAI's rANS in 1.x and 2.x, the grouped ANS coder
+    in 3.x (``docs/bitstream.md`` section 8; same tables, same rate, no per-symbol Python objects)."""
+    return rans if version[0] < 3 else grouped_ans
+
+
 def encode_image(
     codec: ImageCodec, entry: ModelEntry, x: Tensor, quality: int, tile_size: int = DEFAULT_TILE
 ) -> bytes:
@@ -54,10 +62,11 @@ def encode_image(
         num_slices=codec.config.num_slices,
     )
     padded = pad_image(x, header.pad_multiple)
+    coder = entropy_coder(header.version)
     tiles = []
     for index in range(header.num_tiles):
         top, left, th, tw = container.tile_rect(header, index)
-        strings = codec.compress(padded[..., top : top + th, left : left + tw], quality)
+        strings = codec.compress(padded[..., top : top + th, left : left + tw], quality, coder)
         tiles.append(container.Tile(z=strings[0], y=tuple(strings[1:])))
     return container.write(header, tiles)
 
@@ -76,7 +85,8 @@ def check_model(header: container.Header, entry: ModelEntry, codec: ImageCodec) 
         )
 
 
-TileDecoder = Callable[[list[bytes], tuple[int, int]], Tensor]
+# (strings, (tile_h, tile_w), entropy coder of the file's version) -> (1, 3, tile_h, tile_w) pixels
+TileDecoder = Callable[[list[bytes], tuple[int, int], ModuleType], Tensor]
 
 
 def to_uint8(pixels: Tensor) -> Tensor:
@@ -98,8 +108,9 @@ def decode_image(
     """Decode all tiles and stitch them into a (1, 3, H, W) image in [0, 1] on the CPU.
 
     Args:
-        decode_tile: ``(strings, (tile_h, tile_w)) -> pixels``; the fast decode by default, the
-            generative decode for ``mode="generative"``.
+        decode_tile: ``(strings, (tile_h, tile_w), coder) -> pixels``; the fast decode by default, the
+            generative decode for ``mode="generative"``. ``coder`` is :func:`entropy_coder` of the
+            header's version.
         as_uint8: return (H, W, 3) uint8 instead, rounded by :func:`to_uint8` on the decode device
             before the copy to the host: a quarter of the bytes and no float pass on the CPU. On the GPU
             the float copy of a 1080p image was ~19 ms of a 113 ms decode (``scripts/profile_decode.py``,
@@ -107,15 +118,16 @@ def decode_image(
     """
     if decode_tile is None:
 
-        def decode_tile(strings, shape):
-            return codec.decompress(strings, shape, header.quality)
+        def decode_tile(strings, shape, coder):
+            return codec.decompress(strings, shape, header.quality, coder)
 
+    coder = entropy_coder(header.version)
     ph, pw = header.padded_size
     out = torch.empty(ph, pw, 3, dtype=torch.uint8) if as_uint8 else torch.empty(1, 3, ph, pw)
     for index, tile in enumerate(tiles):
         top, left, th, tw = container.tile_rect(header, index)
         try:
-            pixels = decode_tile([tile.z, *tile.y], (th, tw))
+            pixels = decode_tile([tile.z, *tile.y], (th, tw), coder)
         except ValueError as exc:
             raise Corrupt(f"tile {index}: entropy-coded data is corrupt ({exc})") from exc
         # NaN/inf only come from a broken model; mapping them is cheaper than a host sync to test for them

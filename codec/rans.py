@@ -39,6 +39,11 @@ class CdfTables:
         self.offsets = offset.to("cpu", torch.int32).reshape(-1).tolist()
         self.num_tables = len(self.cdfs)
 
+    def __getstate__(self) -> dict:
+        # Coders may cache their own objects on the tables (grouped_ans keeps its constriction models
+        # as ``_ans_*``); those do not pickle, so copies and pickles drop them and rebuild on first use.
+        return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
+
 
 def encode(symbols: np.ndarray, indexes: np.ndarray, tables: CdfTables) -> bytes:
     """Entropy-code integer ``symbols``, each with the CDF chosen by the matching entry of ``indexes``."""

@@ -1,6 +1,6 @@
 """Train the generative decoder (DiT-IC on dicodec's 32x latents) in three stages, like ``train.py``.
 
-The image codec stays frozen throughout (its weights file, default ``hp32-v5``); only the DiT side trains.
+The image codec stays frozen throughout (its weights file, default ``hp32-v6``); only the DiT side trains.
 
 1. ``prior``: rectified-flow prior on clean encoder latents (``generative.flow_matching_loss``) plus, until
    ``repa_stop``, self-alignment of block ``repa_layer``'s tokens with the clean latent (REPA, Yu et al.
@@ -85,7 +85,7 @@ class DitTrainConfig:
     model: str = "dit-ic-s"  # Decoder preset (generative.GENERATIVE_PRESETS).
     uncertainty: str = "entropy"  # What drives m(u): entropy scales, a learned head, or none (ablation).
     latent_condition: bool = True  # Condition tokens pooled from the decoded latent (off: ablation).
-    codec: str = "hp32-v5"  # Frozen codec: registry name, weights file, or preset:tiny (random, tests).
+    codec: str = "hp32-v6"  # Frozen codec: registry name, weights file, or preset:tiny (random, tests).
     init: str = ""  # Checkpoint whose EMA weights start this stage (prior's for onestep, onestep's for gan).
     teacher: str = ""  # Prior checkpoint of the distillation teacher ("" = init, for the onestep stage).
     data: str = "data/pack"  # Folder of training images.
@@ -149,7 +149,7 @@ TRAIN_PRESETS: dict[str, DitTrainConfig] = {
 
 
 def load_frozen_codec(spec: str, device: torch.device) -> ImageCodec:
-    """The frozen image codec: a registry name (its hash-checked file, e.g. ``codec/weights/hp32-v5``),
+    """The frozen image codec: a registry name (its hash-checked file, e.g. ``codec/weights/hp32-v6``),
     a weights file, or ``preset:NAME`` for a seeded random one (tests)."""
     if spec.startswith("preset:"):
         with torch.random.fork_rng(devices=[]):

@@ -21,7 +21,7 @@ from dicodec.errors import (
     WeightsMismatch,
 )
 
-__version__ = "0.6.0"
+__version__ = "0.7.0"
 
 __all__ = [
     "encode",

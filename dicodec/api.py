@@ -195,8 +195,8 @@ def decode(
 
         decoder = registry.load_generative(entry.name, dev)
 
-        def decode_tile(strings, shape):
-            return generative_decode(codec, decoder, strings, shape, header.quality, float(realism))
+        def decode_tile(strings, shape, coder):
+            return generative_decode(codec, decoder, strings, shape, header.quality, float(realism), coder)
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

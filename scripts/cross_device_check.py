@@ -17,18 +17,21 @@ import torch
 
 import dicodec
 from dicodec.bitstream import container
-from dicodec.codec import registry
+from dicodec.codec import pipeline, registry
 from dicodec.codec.data import list_images, load_rgb
 from dicodec.codec.weights_io import sha256_file
 
 
 def entropy_decode(codec, data: bytes) -> list[torch.Tensor]:
     header, tiles = container.read(data)
+    coder = pipeline.entropy_coder(header.version)
     out = []
     for i, tile in enumerate(tiles):
         _, _, th, tw = container.tile_rect(header, i)
         dev = codec.log_gain.device
-        out.append(codec.latent_codec.decompress([tile.z, *tile.y], (th // 32, tw // 32), dev).cpu())
+        out.append(
+            codec.latent_codec.decompress([tile.z, *tile.y], (th // 32, tw // 32), dev, coder=coder).cpu()
+        )
     return out
 
 

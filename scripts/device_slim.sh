@@ -6,7 +6,7 @@
 # big files it does not need on the device out of the index for its calls and puts them back before it
 # commits. This script does that bookkeeping so nothing is forgotten:
 #
-#   bash scripts/device_slim.sh on codec/weights/dit-ic-s-v4.safetensors docs/results
+#   bash scripts/device_slim.sh on codec/weights/dit-ic-s-v5.safetensors docs/results
 #   bash scripts/device_slim.sh size .carry/pack .whl     # transfer size of the tree + these carry paths
 #   bash scripts/device_slim.sh off                       # restore the index and .git/info/exclude
 #

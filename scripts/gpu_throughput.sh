@@ -11,7 +11,7 @@ source scripts/gpu_env.sh
 src=$PWD
 cd /tmp
 common=(-m dicodec.codec.train --config hp32b --data "$src/${PACK:-data/pack}" --max-minutes "$minutes"
-  --log-every 20 --seed 0 --init "$src/codec/weights/hp32-v5.safetensors")
+  --log-every 20 --seed 0 --init "$src/codec/weights/hp32-v6.safetensors")
 variants=(
   "b16:--batch-size 16"
   "b32:--batch-size 32"

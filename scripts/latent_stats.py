@@ -6,7 +6,7 @@ coding scales relative to that, how well the synthesis does from each, and their
 The one-step decoder treats ``y_hat`` as the flow state at ``t_s``, so the noise level
 ``t_s / (1 - t_s)`` should match the coding-error std at the lowest quality (docs/dit.md)::
 
-    python scripts/latent_stats.py --codec hp32-v5 --data data/pack --crops 12
+    python scripts/latent_stats.py --codec hp32-v6 --data data/pack --crops 12
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
 
 @click.command()
 @click.option(
-    "--codec", "codec_spec", default="hp32-v5", show_default=True, help="Registry name or weights file."
+    "--codec", "codec_spec", default="hp32-v6", show_default=True, help="Registry name or weights file."
 )
 @click.option("--data", type=click.Path(exists=True), required=True, help="Folder of images to crop.")
 @click.option("--crops", type=int, default=12, show_default=True)

@@ -1,6 +1,6 @@
 """What the ``realism`` knob buys: PSNR, texture and NIQE of one bitstream decoded at several settings.
 
-    python scripts/realism_sweep.py IMAGES_DIR [--model hp32-v5] [--qualities 0,20,40]
+    python scripts/realism_sweep.py IMAGES_DIR [--model hp32-v6] [--qualities 0,20,40]
         [--realism 0,0.25,0.5,0.75,1] [--niqe-exclude 'skimage_*'] [--json rows.json]
 
 ``realism`` blends the decoded pixels, ``fast + r * (generative - fast)`` (docs/dit.md), so every image

@@ -1,7 +1,7 @@
 """What the entropy model predicts on a folder of images: coded bytes per string and the range of the
 slice networks' log-scales, from the exact integer path the decoder runs.
 
-    python scripts/scale_probe.py codec/weights/hp32-v5.safetensors .carry/select --quality 0
+    python scripts/scale_probe.py codec/weights/hp32-v6.safetensors .carry/select --quality 0
 
 Why: the late rate blow-up of long training runs (docs/training.md) shows as log-scales far outside
 the scale table (down to the fixed-point limit of -4,096) and as elements at the top table scales;

@@ -80,16 +80,16 @@ class TestRoundTrip:
 
     def test_inspect(self, small):
         info = dicodec.inspect(dicodec.encode(small, quality=40, device="cpu"))
-        assert info["model"] == "hp32-v5" and (info["width"], info["height"], info["quality"]) == (
+        assert info["model"] == "hp32-v6" and (info["width"], info["height"], info["quality"]) == (
             256,
             192,
             40,
         )
-        assert info["num_tiles"] == 1 and info["version"] == "2.0"
+        assert info["num_tiles"] == 1 and info["version"] == "3.0"
 
     def test_list_models_has_default(self):
         models = dicodec.list_models()
-        assert [m["name"] for m in models if m["default"]] == ["hp32-v5"]
+        assert [m["name"] for m in models if m["default"]] == ["hp32-v6"]
 
 
 class TestErrors:

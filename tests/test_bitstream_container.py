@@ -207,7 +207,7 @@ class TestHeader:
             ("color", 1),
             ("bit_depth", 16),
             ("flags", 65536),
-            ("version", (3, 0)),
+            ("version", (4, 0)),
             ("version", (0, 1)),
         ],
     )
@@ -361,7 +361,7 @@ class TestMagicAndTruncation:
 
 
 class TestVersions:
-    @pytest.mark.parametrize("major", [0, 3, 255])
+    @pytest.mark.parametrize("major", [0, 4, 255])
     def test_other_major_is_unsupported(self, major: int) -> None:
         data = assemble(raw_head(major=major), body_of(small_file()))
         with pytest.raises(UnsupportedVersion, match=f"{major}.0"):
@@ -371,7 +371,7 @@ class TestVersions:
 
     def test_major_checked_before_crc_and_limits(self) -> None:
         # a future major may change everything after byte 17 (spec 2.2)
-        data = MAGIC + struct.pack(">4sI", b"HEAD", 5000) + bytes([3, 0]) + b"whatever"
+        data = MAGIC + struct.pack(">4sI", b"HEAD", 5000) + bytes([4, 0]) + b"whatever"
         with pytest.raises(UnsupportedVersion):
             read(data)
 
@@ -402,11 +402,20 @@ class TestVersions:
 class TestVersion2:
     """2.0 keeps every byte of the 1.0 layout and changes one rule: padding to 32 px, not 128."""
 
-    def test_writer_default_is_2_0(self) -> None:
-        assert FORMAT_VERSION == (2, 0)
+    def test_writer_default_is_3_0(self) -> None:
+        assert FORMAT_VERSION == (3, 0)
         header = Header(model="test.v1", weights_hash=HASH, width=300, height=200, quality=60, tile_size=256,
                         num_slices=2)  # fmt: skip
-        assert header.version == (2, 0) and header.pad_multiple == 32
+        assert header.version == (3, 0) and header.pad_multiple == 32
+
+    @pytest.mark.parametrize("major", [2, 3])
+    def test_3_0_keeps_the_2_0_layout(self, major: int) -> None:
+        """3.0 changes only the coder of the strings (spec section 8), not one byte of the container."""
+        header = make_header(width=300, height=200, tile_size=256, version=(major, 0))
+        assert header.padded_size == (224, 320) and header.tile_grid == (1, 2)
+        data = write(header, make_tiles(header))
+        assert data[len(MAGIC) + 8 : len(MAGIC) + 10] == bytes([major, 0])
+        assert read(data) == (header, make_tiles(header))
 
     def test_geometry_pads_to_32(self) -> None:
         h = make_header(width=300, height=200, tile_size=256, version=(2, 0))
@@ -428,7 +437,7 @@ class TestVersion2:
 
     def test_writer_refuses_minor_versions(self) -> None:
         header = make_header(version=(2, 1))
-        with pytest.raises(ValueError, match="1.0 and 2.0"):
+        with pytest.raises(ValueError, match="1.0, 2.0 and 3.0"):
             write(header, make_tiles(header))
 
 
