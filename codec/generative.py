@@ -59,6 +59,7 @@ from dicodec.codec.latent_codec import _ONE, SYMBOL_LIMIT, LatentCodec, scale_ta
 from dicodec.codec.model import ImageCodec, quality_to_level
 from dicodec.codec.timing import section
 from dicodec.codec.transforms import DOWNSCALE, synthesis_transform
+from dicodec.codec.windowed_synthesis import synthesize_in_strips
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -533,7 +534,7 @@ def generative_decode(
         pixels = codec.synthesize(refined.to(device))
     else:
         with section("network"):
-            pixels = decoder.synthesis(refined).float().clamp_(0, 1).to(device)
+            pixels = synthesize_in_strips(decoder.synthesis, refined).float().clamp_(0, 1).to(device)
     if realism == 1.0:
         return pixels
     fast = codec.synthesize(latent)

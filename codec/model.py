@@ -20,6 +20,7 @@ from dicodec.codec.config import CodecConfig
 from dicodec.codec.latent_codec import LatentCodec
 from dicodec.codec.timing import section
 from dicodec.codec.transforms import DOWNSCALE, analysis_transform, synthesis_transform
+from dicodec.codec.windowed_synthesis import synthesize_in_strips
 
 PAD_MULTIPLE = DOWNSCALE * 4  # bitstream 1.x pads tiles to whole hyper-latents (z is 4x coarser than y)
 
@@ -139,8 +140,8 @@ class ImageCodec(nn.Module):
     def synthesize(self, latent: Tensor) -> Tensor:
         """Fast (non-generative) decode of a latent to pixels in [0, 1]."""
         dtype = next(self.synthesis.parameters()).dtype
-        with section("network"):
-            return self.synthesis(latent.to(dtype)).float().clamp_(0, 1)
+        with section("network"):  # large tiles in strips: bounded peak memory, same pixels
+            return synthesize_in_strips(self.synthesis, latent.to(dtype)).float().clamp_(0, 1)
 
     @torch.no_grad()
     def decompress(
