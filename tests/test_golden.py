@@ -114,17 +114,21 @@ def test_file_of_a_retired_model_fails_with_a_clear_error(name: str) -> None:
         dicodec.decode(data, mode="fast", device="cpu")
 
 
+def encode_as(version: str, image: np.ndarray, quality: int, tile: int) -> bytes:
+    """What ``dicodec.encode`` writes, in any version the writer supports (not only the model's)."""
+    entry = dataclasses.replace(registry.get_entry(MODEL), bitstream_version=version)
+    x = dicodec.api.to_tensor(image)
+    data = pipeline.encode_image(registry.load(MODEL, "cpu"), entry, x, quality, tile)
+    assert dicodec.inspect(data)["version"] == version
+    return data
+
+
 def write() -> None:
     """Write the files of new cases with the current writer; existing goldens are never rewritten."""
     for name, (quality, tile, crop, version) in CASES.items():
         if (GOLDEN / f"{name}.dic").exists():
             continue
-        data = dicodec.encode(sample(crop), quality=quality, model=MODEL, device="cpu", tile_size=tile)
-        if dicodec.inspect(data)["version"] != version:  # an older version the writer still writes
-            entry = dataclasses.replace(registry.get_entry(MODEL), bitstream_version=version)
-            x = dicodec.api.to_tensor(sample(crop))
-            data = pipeline.encode_image(registry.load(MODEL, "cpu"), entry, x, quality, tile)
-        assert dicodec.inspect(data)["version"] == version
+        data = encode_as(version, sample(crop), quality, tile)
         (GOLDEN / f"{name}.dic").write_bytes(data)
         Image.fromarray(dicodec.decode(data, mode="fast", device="cpu")).save(GOLDEN / f"{name}.png")
         print(f'    "{name}": "{latent_digest(data)}",  # {len(data)} bytes')
