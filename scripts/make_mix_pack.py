@@ -7,6 +7,10 @@ every training photo, and every second graphic (by file name) while the graphics
 It is how the ``hp32-v2`` training folder was made (docs/training.md)::
 
     python scripts/make_mix_pack.py --pack data/pack --manifest docs/data_manifest.json --out .carry3/pack
+
+A pack larger than one device call carries is cut into shards with ``--shard-mb``: ``OUT/part-1``,
+``OUT/part-2`` ..., each with its own ``photo/`` and ``graphics/`` and at most that many MB, filled in
+file-name order with the graphics first (``scripts/gpu_long_run.sh stage`` merges them on the machine).
 """
 
 from __future__ import annotations
@@ -28,7 +32,10 @@ import click
 )
 @click.option("--out", type=click.Path(file_okay=False), required=True, help="Folder to create.")
 @click.option("--graphics-mb", type=float, default=9.5, show_default=True, help="Budget for graphics.")
-def main(pack: str, manifest: str, out: str, graphics_mb: float) -> None:
+@click.option(
+    "--shard-mb", type=float, default=0.0, help="Cut into OUT/part-N of at most this many MB (0: one folder)."
+)
+def main(pack: str, manifest: str, out: str, graphics_mb: float, shard_mb: float) -> None:
     images = [i for i in json.loads(Path(manifest).read_text())["images"] if i["split"] == "train"]
     photos = [i for i in images if i["kind"] == "photo"]
     graphics = sorted((i for i in images if i["kind"] == "graphics"), key=lambda i: i["pack_file"])[::2]
@@ -39,15 +46,38 @@ def main(pack: str, manifest: str, out: str, graphics_mb: float) -> None:
             chosen["graphics"].append(item)
             budget += item["pack_bytes"]
     for group, items in chosen.items():
-        folder = Path(out) / group
-        folder.mkdir(parents=True, exist_ok=True)
-        for item in items:
-            source = Path(pack) / item["pack_file"]
-            if not source.is_file():
-                raise click.ClickException(f"{source} is missing: run scripts/prepare_data.py first")
-            shutil.copy2(source, folder / item["pack_file"])
         size = sum(i["pack_bytes"] for i in items) / 1e6
         click.echo(f"{group}: {len(items)} images, {size:.1f} MB")
+    placed = shards(chosen, shard_mb * 1e6) if shard_mb else [chosen]
+    for n, part in enumerate(placed, 1):
+        root = Path(out) / f"part-{n}" if shard_mb else Path(out)
+        for group, items in part.items():
+            folder = root / group
+            folder.mkdir(parents=True, exist_ok=True)
+            for item in items:
+                source = Path(pack) / item["pack_file"]
+                if not source.is_file():
+                    raise click.ClickException(f"{source} is missing: run scripts/prepare_data.py first")
+                shutil.copy2(source, folder / item["pack_file"])
+        if shard_mb:
+            size = sum(i["pack_bytes"] for items in part.values() for i in items) / 1e6
+            click.echo(f"{root}: {sum(map(len, part.values()))} images, {size:.1f} MB")
+
+
+def shards(chosen: dict[str, list[dict]], limit: float) -> list[dict[str, list[dict]]]:
+    """Consecutive parts of at most ``limit`` bytes each, graphics first, then photos by file name."""
+    order = [(g, i) for g in ("graphics", "photo") for i in sorted(chosen[g], key=lambda i: i["pack_file"])]
+    parts: list[dict[str, list[dict]]] = [{"photo": [], "graphics": []}]
+    size = 0
+    for group, item in order:
+        if item["pack_bytes"] > limit:
+            raise click.ClickException(f"{item['pack_file']} alone is over --shard-mb")
+        if size + item["pack_bytes"] > limit:
+            parts.append({"photo": [], "graphics": []})
+            size = 0
+        parts[-1][group].append(item)
+        size += item["pack_bytes"]
+    return parts
 
 
 if __name__ == "__main__":

@@ -50,6 +50,8 @@ import click
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from dicodec.codec.training.archives import read_eet_jpeg_images, read_qt_rcc
+
 Image.MAX_IMAGE_PIXELS = None  # trusted package files; the largest wallpaper is 5640x3172
 
 REPO = Path(__file__).resolve().parents[1]
@@ -79,6 +81,8 @@ PACKAGE_ALIASES = {
     "palapeli-data": "palapeli",
     "tuxpaint-data": "tuxpaint",
     "digikam-data": "digikam",
+    "gcompris-qt-data": "gcompris",
+    "enlightenment-data": "enlightenment",
 }
 # Extra packages (``--extra-packages photos``): more camera photos, found in Debian 12 and checked by
 # eye. They are scanned like the default packages, but only their photos with a free license are
@@ -90,9 +94,26 @@ EXTRA_PHOTO_PACKAGES = (
     "tuxpaint-data",
     "digikam-data",
 )
-PACKAGE_SETS = {"photos": EXTRA_PHOTO_PACKAGES}  # named sets for --packages / --extra-packages
+# Camera photos that two packages ship only inside application archives (codec/training/archives.py):
+# GCompris' activity photos as lossy WebP in Qt resource files, Enlightenment's 4K backgrounds as JPEG in
+# Eet archives. Checked by eye on the contact sheet; added like the extra photos above.
+ARCHIVED_PHOTO_PACKAGES = (
+    "gcompris-qt-data",
+    "enlightenment-data",
+)
+PACKAGE_SETS = {  # named sets for --packages / --extra-packages
+    "photos": EXTRA_PHOTO_PACKAGES,
+    "archived-photos": ARCHIVED_PHOTO_PACKAGES,
+}
 RASTER_EXTS = (".jpg", ".jpeg", ".png", ".webp")
 MIN_PIXELS = 1_000_000  # below 1 MP a wallpaper gives too few distinct 256-px crops to be worth carrying
+# GCompris' photos are 0.3-2 MP of lossy WebP (~0.6 bpp): keep them from 0.5 MP and pack them downscaled
+# 2x, which hides their coding artifacts, but never below a short side of PACK_MIN_SHORT_SIDE (smaller
+# images would be upscaled again by the crop sampler). Their lossy WebP counts as a camera format.
+PACKAGE_MIN_PIXELS = {"gcompris-qt-data": 300_000}
+PACKAGE_DOWNSCALE = {"gcompris-qt-data": 2.0}
+PACK_MIN_SHORT_SIDE = 512
+LOSSY_WEBP_PHOTO_PACKAGES = frozenset({"gcompris-qt-data"})
 # Duplicates: 16x16 gray thumbnails that are close in level (mean absolute difference, 0-255) AND in
 # structure (correlation after removing mean and scale). Resizes/re-encodes score MAD < 1, corr ~1.
 # The closest distinct pairs in the 2023 packages: color grades of one picture (mate's Ubuntu-Mate
@@ -130,6 +151,30 @@ EXTRA_KIND_OVERRIDES: dict[str, str] = {
     "lxqt/flowers": "photo",
     "lxqt/waves-purple-logo": "graphics",  # grainy gradient waves with the LXQt logo
     "lomiri/Infinite-Sea_by_Aury88": "graphics",  # Milky Way composite under a polygon overlay
+    # archived photos: dark, foggy or bokeh-heavy photos (flat share above PHOTO_MAX_FLAT) ...
+    **dict.fromkeys(
+        [f"enlightenment/{n}" for n in ("Foggy-Trees", "Mountain", "Peaks", "Sunset-Hills")]
+        + [
+            f"gcompris/{n}"
+            for n in (
+                "sea5", "bee", "butterfly", "caterpillar", "kingfisher", "northern_harrier", "duck", "owl",
+                "redPyramid", "france-eiffelTower", "statueofLiberty", "middleeast",
+            )
+        ],
+        "photo",
+    ),  # fmt: skip
+    # ... and a paper texture and photographed paintings, which pass as photos
+    **dict.fromkeys(
+        ["enlightenment/Paper-Flower"]
+        + [
+            f"gcompris/{n}_background"
+            for n in (
+                "Bosschaert_04", "Paul_Gauguin_006", "Pieter_Bruegel", "Van_Gogh_0011",
+                "Van_Gogh_The_Night_Cafe", "VincentVanGogh0019", "VincentVanGoghBridge",
+            )
+        ],
+        "graphics",
+    ),  # fmt: skip
 }
 
 EVAL_HR_COUNT = 4
@@ -754,7 +799,8 @@ def build_pack(
     while True:
         entries, blobs, total = {}, {}, 0
         for n, c in enumerate(train, 1):
-            im = resize_long_side(load_rgb(c.file, draft_long_side=2 * long_side), long_side)
+            side = pack_long_side(c, long_side)
+            im = resize_long_side(load_rgb(c.file, draft_long_side=2 * side), side)
             data = encode_jpeg(im, quality)
             name = safe_name(c.id) + ".jpg"
             blobs[name] = data
@@ -937,12 +983,78 @@ def gather(out: Path, pkgs: dict[str, dict]) -> tuple[list[Candidate], dict, dic
         rules, overall = parse_copyright(cfile.read_text(errors="replace")) if cfile.is_file() else ([], [])
         licenses[name] = (rules + EXTRA_LICENSE_RULES.get(name, []), overall)
         n_bad = len(unreadable)
+        unpacked = unpack_archives(root, name)
+        if unpacked:
+            log(f"  {name}: {unpacked} images unpacked from its archives")
         found, links = scan_package(root, name, unreadable)
         symlinks += links
         cands += found
         bad = f", {len(unreadable) - n_bad} unreadable" if len(unreadable) > n_bad else ""
         log(f"  {name}: {len(found)} raster files (+{links} symlinks skipped{bad})")
     return cands, versions, licenses, symlinks, unreadable
+
+
+ARCHIVES = {  # package -> (folder inside the package, archive suffix)
+    "gcompris-qt-data": ("usr/share/gcompris-qt/rcc", ".rcc"),
+    "enlightenment-data": ("usr/share/enlightenment/data/backgrounds", ".edj"),
+}
+ARCHIVES_SKIPPED = {"lang.rcc"}  # GCompris' word cards: drawings at 600x600
+_IMAGE_STARTS = (b"\xff\xd8\xff", b"\x89PNG")
+
+
+def _is_image(data: bytes) -> bool:
+    return data[:3] == _IMAGE_STARTS[0] or data[:4] == _IMAGE_STARTS[1] or (
+        data[:4] == b"RIFF" and data[8:12] == b"WEBP"
+    )
+
+
+def unpack_archives(root: Path, package: str) -> int:
+    """Write the images stored inside ``package``'s archives as plain files under ``root``; their count.
+
+    Qt resources keep their path inside the archive (``gcompris/src/activities/...``, which the
+    copyright file's ``src/activities/...`` globs match); an Eet background's largest JPEG becomes
+    ``<archive stem>.jpg`` beside the archive. Files with the same bytes are left alone (re-runs).
+    """
+    if package not in ARCHIVES:
+        return 0
+    folder, suffix = ARCHIVES[package]
+    count = 0
+    for archive in sorted((root / folder).glob(f"*{suffix}")):
+        if archive.name in ARCHIVES_SKIPPED:
+            continue
+        buf = archive.read_bytes()
+        if suffix == ".rcc":
+            found = [(e.path.lstrip("/"), e.data) for e in read_qt_rcc(buf) if _is_image(e.data)]
+        else:
+            found = [(f"{folder}/{archive.stem}.jpg", e.data) for e in read_eet_jpeg_images(buf)[:1]]
+        for rel, data in found:
+            dest = root / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            write_if_changed(dest, data)
+            count += 1
+    return count
+
+
+def is_lossless_file(path: Path, package: str) -> bool:
+    """PNG and WebP count as lossless exports (graphics), except lossy WebP of LOSSY_WEBP_PHOTO_PACKAGES."""
+    suffix = path.suffix.lower()
+    if suffix == ".webp" and package in LOSSY_WEBP_PHOTO_PACKAGES:
+        with open(path, "rb") as f:
+            return f.read(16)[12:16] == b"VP8L"  # the first chunk: "VP8 " lossy, "VP8L" lossless
+    return suffix in (".png", ".webp")
+
+
+def min_pixels(package: str) -> int:
+    return PACKAGE_MIN_PIXELS.get(package, MIN_PIXELS)
+
+
+def pack_long_side(c: Candidate, long_side: int) -> int:
+    """The long side ``c`` is packed at: ``long_side``, or less for PACKAGE_DOWNSCALE packages."""
+    factor = PACKAGE_DOWNSCALE.get(c.package, 1.0)
+    if factor == 1.0:
+        return long_side
+    scale = min(1.0, max(1.0 / factor, PACK_MIN_SHORT_SIDE / min(c.width, c.height)))
+    return min(long_side, round(max(c.width, c.height) * scale))
 
 
 def extra_drop_reason(c: Candidate, lic: str) -> str | None:
@@ -975,7 +1087,7 @@ def analyse(kept: list[Candidate], overrides: dict[str, str] = KIND_OVERRIDES) -
         im = resize_long_side(load_rgb(c.file, draft_long_side=2 * ANALYSIS_LONG_SIDE), ANALYSIS_LONG_SIDE)
         previews[c.id] = im
         c.thumb = gray_thumb(im)
-        c.features = image_features(im, lossless=c.file.suffix.lower() in (".png", ".webp"))
+        c.features = image_features(im, lossless=is_lossless_file(c.file, c.package))
         c.kind = overrides.get(c.id, classify(c.features))
         if n % 20 == 0 or n == len(kept):
             log(f"  analysed {n}/{len(kept)}")
@@ -1101,9 +1213,13 @@ def main(
     kept, dropped = group_sizes(cands)
     dropped += [(c, "not readable as an image") for c in unreadable]
     assign_ids(kept, late=extra)
-    dropped += [(c, f"below 1 MP ({c.width}x{c.height})") for c in kept if c.pixels < MIN_PIXELS]
-    n_groups, kept = len(kept), [c for c in kept if c.pixels >= MIN_PIXELS]
-    log(f"  {len(cands)} files -> {n_groups} wallpapers -> {len(kept)} of >= 1 MP")
+    dropped += [
+        (c, f"below {min_pixels(c.package) / 1e6:g} MP ({c.width}x{c.height})")
+        for c in kept
+        if c.pixels < min_pixels(c.package)
+    ]
+    n_groups, kept = len(kept), [c for c in kept if c.pixels >= min_pixels(c.package)]
+    log(f"  {len(cands)} files -> {n_groups} wallpapers -> {len(kept)} large enough")
 
     log("[3/6] analyse, dedupe, classify")
     previews = analyse(kept, overrides)
@@ -1168,6 +1284,15 @@ def main(
             "photo_max_flat": PHOTO_MAX_FLAT,
             "kind_overrides": overrides,
             **({"extra_packages": extra_names} if extra_names else {}),
+            **{
+                key: {p: v for p, v in table.items() if p in extra}
+                for key, table in (
+                    ("package_min_pixels", PACKAGE_MIN_PIXELS),
+                    ("package_downscale", PACKAGE_DOWNSCALE),
+                    ("pack_min_short_side", dict.fromkeys(PACKAGE_DOWNSCALE, PACK_MIN_SHORT_SIDE)),
+                )
+                if extra & table.keys()
+            },
         },
         "packages": [pkgs[k] for k in sorted(pkgs)],
         "totals": {

@@ -252,7 +252,8 @@ class TestExtraPackages:
     def test_extra_overrides_leave_the_default_ones_alone(self):
         assert set(pdata.EXTRA_KIND_OVERRIDES.values()) <= {"photo", "graphics"}
         assert not set(pdata.EXTRA_KIND_OVERRIDES) & set(pdata.KIND_OVERRIDES)
-        extra_aliases = {pdata.PACKAGE_ALIASES.get(p, p) for p in pdata.EXTRA_PHOTO_PACKAGES}
+        extra = pdata.EXTRA_PHOTO_PACKAGES + pdata.ARCHIVED_PHOTO_PACKAGES
+        extra_aliases = {pdata.PACKAGE_ALIASES.get(p, p) for p in extra}
         assert {i.split("/")[0] for i in pdata.EXTRA_KIND_OVERRIDES} <= extra_aliases
 
     @pytest.mark.parametrize(
@@ -451,3 +452,63 @@ def test_selection_set_downscales_held_out_photos_and_copies_textures(tmp_path):
         script.main, ["--data", str(tmp_path / "select"), "--out", str(tmp_path / "x")]
     )
     assert missing.exit_code != 0 and "prepare_data.py" in missing.output
+
+
+class TestArchivedPhotos:
+    """The photos that gcompris-qt-data and enlightenment-data keep inside application archives."""
+
+    def test_unpack_writes_archive_images_where_the_copyright_globs_match(self, tmp_path):
+        from test_training_archives import JPEG, WEBP, build_eet, build_rcc
+
+        rcc = tmp_path / "gc" / "usr/share/gcompris-qt/rcc"
+        rcc.mkdir(parents=True)
+        (rcc / "erase.rcc").write_bytes(build_rcc([("bird.webp", WEBP, 0), ("Block.qml", b"Item {}", 0)]))
+        (rcc / "lang.rcc").write_bytes(build_rcc([("apple.webp", WEBP, 0)]))  # word-card drawings
+        assert pdata.unpack_archives(tmp_path / "gc", "gcompris-qt-data") == 1
+        assert (tmp_path / "gc" / "res/bird.webp").read_bytes() == WEBP
+        assert not (tmp_path / "gc/res/Block.qml").exists()
+        assert not (tmp_path / "gc/res/apple.webp").exists()
+        edj = tmp_path / "en" / "usr/share/enlightenment/data/backgrounds"
+        edj.mkdir(parents=True)
+        (edj / "Peaks.edj").write_bytes(build_eet([("edje/images/0", JPEG), ("edje/images/1", JPEG * 3)]))
+        assert pdata.unpack_archives(tmp_path / "en", "enlightenment-data") == 1
+        assert (edj / "Peaks.jpg").read_bytes() == JPEG * 3  # the largest image of the background
+        assert pdata.unpack_archives(tmp_path / "en", "mate-backgrounds") == 0
+        rule = [(["src/activities/erase/*"], "CC-BY-SA-4.0", "someone")]
+        found = pdata.license_for("gcompris/src/activities/erase/bird.webp", rule, [])
+        assert found["license"] == "CC-BY-SA-4.0"
+
+    def test_lossy_webp_counts_as_a_camera_format_only_for_gcompris(self, tmp_path):
+        lossy, lossless = tmp_path / "a.webp", tmp_path / "b.webp"
+        noisy_image(0).save(lossy, "WEBP", quality=80)
+        noisy_image(0).save(lossless, "WEBP", lossless=True)
+        assert not pdata.is_lossless_file(lossy, "gcompris-qt-data")
+        assert pdata.is_lossless_file(lossless, "gcompris-qt-data")
+        assert pdata.is_lossless_file(lossy, "gnome-backgrounds")  # the default packs' rule is unchanged
+
+    def test_gcompris_is_packed_at_half_size_but_never_below_the_short_side_floor(self):
+        assert pdata.pack_long_side(cand("a.webp", 1920, 1080, "gcompris-qt-data"), 1536) == 960
+        small = cand("b.webp", 800, 600, "gcompris-qt-data")
+        assert pdata.pack_long_side(small, 1536) == round(800 * pdata.PACK_MIN_SHORT_SIDE / 600)
+        assert pdata.pack_long_side(cand("c.webp", 680, 450, "gcompris-qt-data"), 1536) == 680
+        assert pdata.pack_long_side(cand("d.jpg", 4000, 3000, "mate-backgrounds"), 1536) == 1536
+        assert pdata.min_pixels("gcompris-qt-data") < pdata.min_pixels("mate-backgrounds") == pdata.MIN_PIXELS
+
+
+def test_mix_pack_shards_fit_the_limit_and_hold_every_image_once():
+    import importlib.util as iu
+
+    spec = iu.spec_from_file_location("make_mix_pack", _SCRIPT.with_name("make_mix_pack.py"))
+    mix = iu.module_from_spec(spec)
+    spec.loader.exec_module(mix)
+    chosen = {
+        "photo": [{"pack_file": f"p{i}.jpg", "pack_bytes": 40 + i} for i in range(6)],
+        "graphics": [{"pack_file": f"g{i}.jpg", "pack_bytes": 30} for i in range(2)],
+    }
+    parts = mix.shards(chosen, 100)
+    assert all(sum(i["pack_bytes"] for g in p.values() for i in g) <= 100 for p in parts)
+    assert [i["pack_file"] for i in parts[0]["graphics"]] == ["g0.jpg", "g1.jpg"]
+    files = sorted(i["pack_file"] for p in parts for g in p.values() for i in g)
+    assert files == sorted(i["pack_file"] for g in chosen.values() for i in g)
+    with pytest.raises(mix.click.ClickException, match="alone"):
+        mix.shards({"photo": [{"pack_file": "big.jpg", "pack_bytes": 101}], "graphics": []}, 100)

@@ -150,3 +150,21 @@ def test_scale_bound_and_range_penalty_train_and_log(image_folder, tmp_path):
     assert record["step"] == 6 and np.isfinite(record["loss"]) and record["scale_excess"] >= 0
     with pytest.raises(ValueError, match="scale_bound"):
         main(replace(cfg, scale_bound="clamp"))
+
+
+def test_channels_last_trains_like_contiguous_and_exports(image_folder, tmp_path):
+    """NHWC weights and crops change only the memory layout: the same seed gives the same losses (to
+    float rounding), and the exported file is the plain contiguous safetensors format."""
+    cfg = replace(
+        TRAIN_PRESETS["tiny"], data=str(image_folder), out=str(tmp_path / "nchw"), steps=4, log_every=2,
+        device="cpu",
+    )  # fmt: skip
+    plain = main(cfg)
+    nhwc = main(replace(cfg, out=str(tmp_path / "nhwc"), channels_last=True))
+    assert nhwc["step"] == 4 and nhwc["loss"] == pytest.approx(plain["loss"], rel=1e-3)
+    ckpt = torch.load(tmp_path / "nhwc" / "ckpt.pt", weights_only=True)
+    assert ckpt["model"]["analysis.0.weight"].is_contiguous(memory_format=torch.channels_last)
+    sha = export(tmp_path / "nhwc" / "ckpt.pt", tmp_path / "nhwc.safetensors", "tiny-nhwc-v1")
+    model = load_codec_file(tmp_path / "nhwc.safetensors", expected_sha256=sha)
+    x = torch.rand(1, 3, 128, 128)
+    assert model.decompress(model.compress(x, 50), (128, 128), 50).shape == x.shape

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# One codec training run that outlasts a device call, with more data than one call carries
+# (docs/training.md, "Long runs on one warm machine"). Run from the repository root on the GPU machine;
+# a warm machine keeps /tmp and background processes between back-to-back calls.
+#
+#   bash scripts/gpu_long_run.sh stage .carry/packA [INIT]  # copy a pack shard (and the init weights)
+#   bash scripts/gpu_long_run.sh stage .carry/packB         # next call: the next shard
+#   bash scripts/gpu_long_run.sh throughput                 # crops/s of $BEFORE (default hp32f), MINUTES
+#   bash scripts/gpu_long_run.sh start                      # train $CONFIG in the background (setsid)
+#   bash scripts/gpu_long_run.sh wait 540                   # follow the log for up to 540 s
+#   bash scripts/gpu_long_run.sh export                     # best.pt -> $OUT (15 MB parts), logs
+#
+# CONFIG (default hp32g), NAME, SCHEDULE_MINUTES (cosine length, default 14), MINUTES (training time of
+# the run, default SCHEDULE_MINUTES), VAL (selection folder, default .carry/select), EXTRA (more
+# training options). Shards are folders with photo/ and graphics/ subfolders (scripts/make_mix_pack.py).
+set -euo pipefail
+phase=${1:?usage: gpu_long_run.sh stage DIR [INIT] | throughput | start | wait SECONDS | export}
+stage=/tmp/stage
+run=/tmp/run
+config=${CONFIG:-hp32g}
+name=${NAME:-hp32-v7}
+schedule=${SCHEDULE_MINUTES:-14}
+src=$PWD
+gpus() { python3 -c 'import torch; print(torch.cuda.device_count())'; }
+
+case $phase in
+stage)
+  shard=${2:?stage needs a folder}
+  mkdir -p "$stage/pack"
+  cp -r "$shard/." "$stage/pack/"
+  [ -n "${3:-}" ] && cp "$3" "$stage/init.safetensors"
+  [ -d "${VAL:-.carry/select}" ] && cp -r "${VAL:-.carry/select}" "$stage/select"
+  for d in "$stage"/pack/*/; do echo "staged $(find "$d" -type f | wc -l) files in $d"; done
+  du -sh "$stage/pack"
+  ;;
+throughput)
+  source scripts/gpu_env.sh
+  cd /tmp
+  before=${BEFORE:-hp32f}
+  rm -rf /tmp/tp
+  torchrun --standalone --nproc_per_node "$(gpus)" -m dicodec.codec.train --config "$before" \
+    --data "$stage/pack" --out /tmp/tp --max-minutes "${MINUTES:-3.2}" --log-every 20 \
+    --init "$stage/init.safetensors" ${EXTRA:-} >/tmp/tp.txt 2>&1 || tail -n 5 /tmp/tp.txt
+  cp /tmp/tp/log.jsonl "$OUT/throughput_$before.jsonl"
+  python3 - /tmp/tp/log.jsonl "$before" <<'PY'
+import json, statistics, sys
+rows = [json.loads(line) for line in open(sys.argv[1])][1:]  # the first window holds the compilation
+print(f"{sys.argv[2]}: {statistics.median(r['images_per_s'] for r in rows):.0f} crops/s "
+      f"(median of {len(rows)} windows of 20 steps after the first)")
+PY
+  ;;
+start)
+  source scripts/gpu_env.sh
+  cd /tmp
+  rm -rf "$run"
+  setsid nohup torchrun --standalone --nproc_per_node "$(gpus)" -m dicodec.codec.train --config "$config" \
+    --data "$stage/pack" --out "$run" --schedule-minutes "$schedule" --max-minutes "${MINUTES:-$schedule}" \
+    --init "$stage/init.safetensors" --val-data "$stage/select" ${EXTRA:-} \
+    >/tmp/run.txt 2>&1 </dev/null &
+  echo "started $config (pid $!), cosine over $schedule minutes"
+  ;;
+wait)
+  deadline=$((SECONDS + ${2:?wait needs seconds}))
+  shown=0
+  while [ $SECONDS -lt $deadline ]; do
+    lines=$(wc -l </tmp/run.txt)
+    [ "$lines" -gt "$shown" ] && sed -n "$((shown + 1)),${lines}p" /tmp/run.txt | grep -E "step=[0-9]*00 |val|warm|resumed|process|rror" || true
+    shown=$lines
+    pgrep -f "dicodec.codec.train" >/dev/null || { echo "training ended"; break; }
+    sleep 10
+  done
+  [ -f "$run/val.jsonl" ] && tail -n 3 "$run/val.jsonl"
+  ;;
+export)
+  SKIP_INSTALL=1 source scripts/gpu_env.sh
+  cd /tmp
+  ckpt=$run/ckpt.pt
+  [ -f "$run/best.pt" ] && ckpt=$run/best.pt
+  python3 -c "from dicodec.codec.train import export; print('$ckpt sha256', export('$ckpt', '/tmp/model.safetensors', '$name'))"
+  split -b 15000000 /tmp/model.safetensors "$OUT/$name.safetensors.part-"
+  cp "$run/log.jsonl" "$OUT/train_log.jsonl"
+  cp "$run/val.jsonl" "$OUT/val_log.jsonl" 2>/dev/null || true
+  python3 "$src/scripts/scale_probe.py" /tmp/model.safetensors "$stage/select" --quality 0 | tee "$OUT/scale_probe.txt"
+  ;;
+*)
+  echo "unknown phase $phase" >&2
+  exit 2
+  ;;
+esac
