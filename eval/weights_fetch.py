@@ -408,7 +408,11 @@ def _convert_one(
     except Exception as e:  # a damaged pickle can fail in many ways; all are "not this checkpoint"
         raise FetchError(f"not a readable checkpoint ({type(e).__name__}: {e})") from e
     tensors, heads = convert_trunk(params, s)
-    check_heads(heads, reference_heads(s.lpips_net))
+    try:
+        reference = reference_heads(s.lpips_net)
+    except Exception as e:  # an lpips install without its weight files
+        raise FetchError(f"cannot read the lpips package's v0.1 {s.lpips_net} heads: {e}") from e
+    check_heads(heads, reference)
     return tensors
 
 
