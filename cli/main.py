@@ -19,9 +19,9 @@ code  meaning
 
 No output file is left behind on any of these: outputs are written last, atomically.
 
-``eval`` and ``train`` live in modules with heavy or optional dependencies, so they are registered
-lazily (:data:`LAZY_COMMANDS`): ``dicodec --help`` lists them without importing anything, and a
-missing module or dependency turns into a one-line error when the command is actually used.
+``eval``, ``eval-weights`` and ``train`` live in modules with heavy or optional dependencies, so they
+are registered lazily (:data:`LAZY_COMMANDS`): ``dicodec --help`` lists them without importing anything,
+and a missing module or dependency turns into a one-line error when the command is actually used.
 """
 
 from __future__ import annotations
@@ -82,6 +82,9 @@ class LazyCommand:
 LAZY_COMMANDS: dict[str, LazyCommand] = {
     "eval": LazyCommand(
         "dicodec.eval.cli:eval_command", "Measure rate-distortion of dicodec and baselines.", extra="eval"
+    ),
+    "eval-weights": LazyCommand(
+        "dicodec.eval.weights_cli:weights_group", "Get the LPIPS/DISTS weights for 'dicodec eval' (once)."
     ),
     "train": LazyCommand(
         "dicodec.codec.train:train_command", "Train (or continue training) a codec on a folder of images."

@@ -105,7 +105,7 @@ class DitTrainConfig:
     teacher_steps: int = 4  # Euler steps of the multi-step teacher.
     w_mse: float = 100.0  # Weight of pixel MSE (in [0, 1] units: ~0.1-0.2 at low rates).
     w_msssim: float = 1.0  # Weight of 1 - MS-SSIM (0 for crops under 161 px).
-    w_lpips: float = 0.0  # Weight of LPIPS (needs torchvision's AlexNet file on disk).
+    w_lpips: float = 0.0  # Weight of LPIPS (needs AlexNet weights: dicodec eval-weights fetch).
     w_align: float = 0.05  # Weight of the alignment hinge (DiT-IC's 0.05; 0 = ablation).
     align_margin: float = 0.5  # Margin of the hinge (DiT-IC's); hp32's y_hat has cos 0.88 at quality 0.
     w_distill: float = 0.1  # Weight of distillation onto the teacher (0 = no teacher).

@@ -18,6 +18,7 @@ from .image_codecs import DEFAULT_QUALITIES, IMAGE_CODECS
 from .metrics import DEFAULT_VIDEO_METRICS, METRICS, parse_metrics
 from .runner import EvalConfig, evaluate
 from .video import DEFAULT_VIDEO_QUALITIES, VIDEO_CODECS
+from .weights import FETCH_COMMAND
 
 
 def _split(value: str) -> list[str]:
@@ -126,8 +127,8 @@ that PyAV has): {_VIDEO_DEFAULTS_HELP}.
 @click.option(
     "--weights-dir",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Folder with official LPIPS/DISTS/FID weight files (see docs/eval.md); the torch hub "
-    "cache is searched too. Nothing is ever downloaded.",
+    help="Extra folder with LPIPS/DISTS/FID weight files (see docs/eval.md); the cache of "
+    f"'{FETCH_COMMAND}' and the torch hub cache are searched too. Nothing is ever downloaded.",
 )
 @click.option("--max-images", type=click.IntRange(min=1), help="Evaluate only the first N images (sorted).")
 @click.option(
@@ -238,7 +239,19 @@ def eval_command(
                     click.echo(f"{key} codec {curve}: {info['status']}", err=True)
             for err in section["errors"]:
                 click.echo(f"error: {err}", err=True)
+            for metric, st in section.get("metric_status", {}).items():
+                if st["status"].startswith("not measured"):
+                    click.echo(f"{key} metric {metric}: {short_status(st['status'])}", err=True)
     return 0
+
+
+def short_status(status: str) -> str:
+    """A metric status without the list of folders searched (report.md and results.json keep it)."""
+    if not status.startswith("not measured (weights not found"):
+        return status
+    if FETCH_COMMAND in status:
+        return f"not measured (weights not found; run '{FETCH_COMMAND}')"
+    return "not measured (weights not found; see docs/eval.md)"
 
 
 _ARGV: list[str] | None = None  # set by main(); None when the CLI group invoked us

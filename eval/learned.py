@@ -1,19 +1,23 @@
-"""LPIPS, DISTS and the Inception feature extractor behind FID/KID, with official weights only.
+"""LPIPS, DISTS and the Inception feature extractor behind FID/KID, with verified ImageNet weights only.
 
-* LPIPS v0.1 (Zhang et al., "The Unreasonable Effectiveness of Deep Features as a Perceptual
-  Metric", CVPR 2018), AlexNet trunk: the linear heads ship in the ``lpips`` wheel; the trunk is
-  torchvision's ImageNet AlexNet, loaded from disk (never downloaded) into ``lpips.LPIPS``.
+* LPIPS v0.1 (Zhang, Isola, Efros, Shechtman, Wang, "The Unreasonable Effectiveness of Deep Features
+  as a Perceptual Metric", CVPR 2018), on AlexNet (``lpips``, the variant most papers quote) and on VGG16
+  (``lpips_vgg``): the linear heads ship in the ``lpips`` wheel; the trunk is torchvision's ImageNet
+  network, loaded from disk (never downloaded) into ``lpips.LPIPS``.
 * DISTS (Ding, Ma, Wang, Simoncelli, "Image Quality Assessment: Unifying Structure and Texture
-  Similarity", TPAMI 2020): re-implemented from the official ``DISTS_pytorch`` code (VGG16 with L2
-  pooling, alpha/beta head), because piq's and the official class both download at construction.
-  As in the official ``prepare_image``, images whose short side exceeds 256 px are first resized
+  Similarity", TPAMI 2020): re-implemented from the official ``DISTS_pytorch`` code (VGG16 whose
+  max-pools are replaced by L2 pooling, per-channel structure and texture terms weighted by the
+  alpha/beta head), because piq's and the official class both download at construction. As in the
+  official repository's ``prepare_image``, images whose short side exceeds 256 px are first resized
   (bilinear) so that it is 256 px.
 * FID/KID features: pool3 of the TF-ported FID Inception (the network of the reference FID code),
   built from piq's FID Inception blocks and loaded from disk.
 
-Each metric is either computed with its official file (found by :mod:`dicodec.eval.weights`) or
-reported as ``not measured (weights not found: ...)``. ``random_backbones=True`` exists only so the
-tests can exercise the plumbing here; its numbers mean nothing and are labelled as such.
+The AlexNet/VGG16 trunks and the DISTS head come from the files ``dicodec eval-weights fetch``
+converts (:mod:`dicodec.eval.weights_fetch`) or from the official files, found and verified by
+:mod:`dicodec.eval.weights`. A metric without its files is reported as ``not measured (weights not
+found: ...)``. ``random_backbones=True`` exists only so the tests can exercise the plumbing here;
+its numbers mean nothing and are labelled as such.
 """
 
 from __future__ import annotations
@@ -28,9 +32,16 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from .weights import WeightsNotFound, find_weight, sha256_of
+from .weights import WeightsNotFound, find_weight, load_converted, sha256_of
 
-LEARNED_METRICS = ("lpips", "dists", "fid", "kid")
+LEARNED_METRICS = ("lpips", "lpips_vgg", "dists", "fid", "kid")
+# network -> the weight keys (see dicodec.eval.weights.WEIGHTS) it is built from
+NETWORK_WEIGHTS: dict[str, tuple[str, ...]] = {
+    "lpips": ("alexnet",),
+    "lpips_vgg": ("vgg16",),
+    "dists": ("vgg16", "dists_head"),
+    "inception": ("fid_inception",),
+}
 
 
 # --------------------------------------------------------------------------- DISTS network
@@ -132,18 +143,27 @@ def _dists_resize(img: np.ndarray) -> np.ndarray:
 
 
 def _load_state(path: Path) -> dict[str, Any]:
+    """A converted ``.safetensors`` file, or an official torch file (weights-only unpickling)."""
+    if path.suffix == ".safetensors":
+        return load_converted(path)
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
-def build_lpips(alexnet_path: Path | None) -> torch.nn.Module:
-    """``lpips.LPIPS`` v0.1/AlexNet with its shipped linear heads and the trunk loaded from a file."""
+def build_lpips(trunk_path: Path | None, net: str = "alex") -> torch.nn.Module:
+    """``lpips.LPIPS`` v0.1 (``net`` "alex" or "vgg") with its shipped heads and the trunk from a file.
+
+    Args:
+        trunk_path: torchvision-layout ``features.N.*`` tensors (converted or official file);
+            None keeps the random trunk (tests only).
+        net: the LPIPS trunk, "alex" (AlexNet) or "vgg" (VGG16).
+    """
     import lpips
 
     with warnings.catch_warnings():  # lpips still passes torchvision's deprecated ``pretrained=`` flag
         warnings.simplefilter("ignore")
-        model = lpips.LPIPS(net="alex", version="0.1", pretrained=True, pnet_rand=True, verbose=False)
-    if alexnet_path is not None:
-        state = _load_state(alexnet_path)
+        model = lpips.LPIPS(net=net, version="0.1", pretrained=True, pnet_rand=True, verbose=False)
+    if trunk_path is not None:
+        state = _load_state(trunk_path)
         trunk = model.net.state_dict()
         for key in trunk:  # "slice2.3.weight" holds torchvision's "features.3.weight"
             _, idx, rest = key.split(".", 2)
@@ -240,9 +260,7 @@ class LearnedMetrics:
     def _model(self, metric: str) -> torch.nn.Module | None:
         if metric in self._models:
             return self._models[metric]
-        keys = {"lpips": ("alexnet",), "dists": ("vgg16", "dists_head"), "inception": ("fid_inception",)}[
-            metric
-        ]
+        keys = NETWORK_WEIGHTS[metric]
         model: torch.nn.Module | None = None
         try:
             if self.random_backbones:
@@ -252,8 +270,8 @@ class LearnedMetrics:
                 found = self._find(metric, keys)
                 paths = list(found) if found is not None else None
             if paths is not None:
-                if metric == "lpips":
-                    model = build_lpips(paths[0])
+                if metric in ("lpips", "lpips_vgg"):
+                    model = build_lpips(paths[0], "alex" if metric == "lpips" else "vgg")
                 elif metric == "dists":
                     model = build_dists(paths[0], paths[1])
                 else:
@@ -262,7 +280,7 @@ class LearnedMetrics:
                 how = (
                     "RANDOM backbone (plumbing test only, not a real score)"
                     if self.random_backbones
-                    else "official weights"
+                    else "official weights: " + ", ".join(p.name for p in paths if p is not None)
                 )
                 self.status[metric] = f"measured ({how})"
         except Exception as e:  # a corrupt or mismatched file must not abort a long run
@@ -272,7 +290,7 @@ class LearnedMetrics:
         return model
 
     def available(self, metric: str) -> bool:
-        """Whether ``metric`` (lpips, dists, fid, kid) can be computed; builds the model on first call."""
+        """Whether ``metric`` (one of :data:`LEARNED_METRICS`) can be computed; builds its model once."""
         return self._model("inception" if metric in ("fid", "kid") else metric) is not None
 
     def reason(self, metric: str) -> str:
@@ -286,12 +304,20 @@ class LearnedMetrics:
         return t.permute(2, 0, 1).unsqueeze(0) / 255.0
 
     @torch.no_grad()
-    def lpips(self, src: np.ndarray, dec: np.ndarray) -> float | None:
-        """LPIPS distance of two uint8 HxWx3 images (full resolution), or None if unavailable."""
-        model = self._model("lpips")
+    def lpips(self, src: np.ndarray, dec: np.ndarray, net: str = "alex") -> float | None:
+        """LPIPS distance of two uint8 HxWx3 images (full resolution), or None if unavailable.
+
+        Args:
+            net: "alex" (the ``lpips`` metric) or "vgg" (``lpips_vgg``).
+        """
+        model = self._model("lpips" if net == "alex" else "lpips_vgg")
         if model is None:
             return None
         return float(model(self._tensor(dec), self._tensor(src), normalize=True).flatten()[0])
+
+    def lpips_vgg(self, src: np.ndarray, dec: np.ndarray) -> float | None:
+        """LPIPS-VGG distance (see :meth:`lpips`), or None if unavailable."""
+        return self.lpips(src, dec, net="vgg")
 
     @torch.no_grad()
     def dists(self, src: np.ndarray, dec: np.ndarray) -> float | None:

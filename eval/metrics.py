@@ -77,6 +77,7 @@ METRICS: dict[str, MetricInfo] = {
         MetricInfo("vif_p", "VIF-p", "", True, True, "pair", False, "piq.vif_p"),
         MetricInfo("fsim", "FSIM", "", True, True, "pair", False, "piq.fsim (FSIMc on RGB)"),
         MetricInfo("lpips", "LPIPS-Alex", "", False, True, "pair", True, "lpips v0.1, AlexNet"),
+        MetricInfo("lpips_vgg", "LPIPS-VGG", "", False, True, "pair", True, "lpips v0.1, VGG16"),
         MetricInfo("dists", "DISTS", "", False, True, "pair", True, "DISTS (Ding et al. 2020), VGG16"),
         MetricInfo("niqe", "NIQE", "", False, False, "noref", False, "NIQE of the decoded image"),
         MetricInfo("grad_ratio", "Gradient energy ratio", "", None, False, "pair", False, "decoded/source"),

@@ -144,6 +144,8 @@ class ImageEvaluator:
         vals: dict[str, float | None] = compute_pair_metrics(src, dec, self.metrics, self.device)
         if "lpips" in self.metrics:
             vals["lpips"] = self.learned.lpips(src, dec)
+        if "lpips_vgg" in self.metrics:
+            vals["lpips_vgg"] = self.learned.lpips_vgg(src, dec)
         if "dists" in self.metrics:
             vals["dists"] = self.learned.dists(src, dec)
         if "niqe" in self.metrics:

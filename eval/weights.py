@@ -1,15 +1,22 @@
-"""Finding the official weight files of the learned metrics, without ever downloading them.
+"""Finding the weight files of the learned metrics on disk, without ever downloading them.
 
 LPIPS, DISTS, FID and KID are only comparable with published numbers when they run with the exact
-ImageNet-trained backbones their authors used. This machine has no hub access, and silently using
-random or substitute weights would produce plausible-looking nonsense, so each learned metric
-either finds its official file on disk (by the file name the official code downloads it under,
-which also embeds a sha256 prefix that we verify) or is reported as "not measured (weights not
-found: ...)".
+ImageNet-trained backbones their authors used. Silently using random or substitute weights would
+produce plausible-looking nonsense, so each learned metric either finds a verified file on disk or
+is reported as "not measured (weights not found: ...)".
 
-Search order: ``--weights-dir`` (and its ``checkpoints/`` subfolder), ``$DICODEC_EVAL_WEIGHTS``, the
-torch hub checkpoint folder (``torch.hub.get_dir()/checkpoints``, i.e. ``$TORCH_HOME/hub/checkpoints``
-or ``~/.cache/torch/hub/checkpoints``, where torchvision, lpips, piq and pytorch-fid cache their
+Two kinds of file are accepted:
+
+* **Converted files** (``*.safetensors``), written once by ``dicodec eval-weights fetch``
+  (:mod:`dicodec.eval.weights_fetch`) into the cache folder :func:`cache_dir`. Their tensors are
+  checked against a pinned digest (:func:`tensors_sha256`), so a file that is corrupt, truncated or
+  converted by other code is rejected, whatever its name.
+* **Official files** under the name the official code downloads them as (torchvision's
+  ``alexnet-owt-7be5be79.pth``...), whose name embeds a sha256 prefix that is verified.
+
+Search order: ``--weights-dir`` (and its ``checkpoints/`` subfolder), ``$DICODEC_EVAL_WEIGHTS`` (and
+its ``checkpoints/``), the dicodec cache (:func:`cache_dir`), the torch hub checkpoint folder
+(``torch.hub.get_dir()/checkpoints``, where torchvision, lpips, piq and pytorch-fid cache their
 downloads), then for the DISTS head the folder of an installed ``DISTS_pytorch`` package.
 """
 
@@ -19,19 +26,35 @@ import functools
 import hashlib
 import importlib.util
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
+
+FETCH_COMMAND = "dicodec eval-weights fetch"  # the one command that fills the cache
+
+
+@dataclass(frozen=True)
+class ConvertedFile:
+    """A file ``dicodec eval-weights fetch`` writes: its name and the digest of its tensors."""
+
+    filename: str
+    tensors_sha256: str  # :func:`tensors_sha256` of the converted tensors, measured once and pinned
 
 
 @dataclass(frozen=True)
 class WeightSpec:
-    """One official weight file: the names it is known under and where it comes from."""
+    """One weight file a metric needs: the names it is known under and where it comes from."""
 
     key: str
-    filenames: tuple[str, ...]
+    filenames: tuple[str, ...]  # official names, in the order they are tried
     sha256_prefix: str | None  # torch hub convention: the hex after the last '-' in the file name
     origin: str
     used_by: tuple[str, ...]
+    converted: ConvertedFile | None = None  # tried before the official names in every folder
 
 
 WEIGHTS: dict[str, WeightSpec] = {
@@ -43,13 +66,21 @@ WEIGHTS: dict[str, WeightSpec] = {
             "7be5be79",
             "torchvision AlexNet_Weights.IMAGENET1K_V1 (the backbone LPIPS v0.1 was calibrated on)",
             ("lpips",),
+            ConvertedFile(
+                "alexnet_imagenet1k_v1.safetensors",
+                "99345c1467d7717281e9b6eca5c3f950bef4c9a864ffbd728a2bd7d2fc82c27b",
+            ),
         ),
         WeightSpec(
             "vgg16",
             ("vgg16-397923af.pth",),
             "397923af",
-            "torchvision VGG16_Weights.IMAGENET1K_V1 (the DISTS backbone)",
-            ("dists",),
+            "torchvision VGG16_Weights.IMAGENET1K_V1 (the backbone of LPIPS-VGG and DISTS)",
+            ("lpips_vgg", "dists"),
+            ConvertedFile(
+                "vgg16_imagenet1k_v1.safetensors",
+                "4aaa5c55796ae622009ff803a64bb00c2f4e75e3434efa3e9c08cbe90af00eba",
+            ),
         ),
         WeightSpec(
             "dists_head",
@@ -57,6 +88,10 @@ WEIGHTS: dict[str, WeightSpec] = {
             None,
             "DISTS alpha/beta: weights.pt of the official DISTS_pytorch package (piq: dists_weights.pt)",
             ("dists",),
+            ConvertedFile(
+                "dists_alpha_beta.safetensors",
+                "96bf05b1bf2a091d8e42a788383727ba15b38cad576dd0d9e674948a26176820",
+            ),
         ),
         WeightSpec(
             "fid_inception",
@@ -70,7 +105,20 @@ WEIGHTS: dict[str, WeightSpec] = {
 
 
 class WeightsNotFound(FileNotFoundError):
-    """An official weight file is missing; the message lists every place that was searched."""
+    """A weight file is missing; the message lists every place that was searched."""
+
+
+def cache_dir() -> Path:
+    """Where ``dicodec eval-weights fetch`` writes converted files and where they are looked for.
+
+    ``$DICODEC_HOME/metrics`` if ``DICODEC_HOME`` is set, else ``$XDG_CACHE_HOME/dicodec/metrics``
+    (``~/.cache/dicodec/metrics`` when ``XDG_CACHE_HOME`` is unset).
+    """
+    home = os.environ.get("DICODEC_HOME")
+    if home:
+        return Path(home).expanduser() / "metrics"
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base).expanduser() / "dicodec" / "metrics"
 
 
 def search_dirs(weights_dir: str | os.PathLike[str] | None = None) -> list[Path]:
@@ -79,6 +127,7 @@ def search_dirs(weights_dir: str | os.PathLike[str] | None = None) -> list[Path]
     for base in (weights_dir, os.environ.get("DICODEC_EVAL_WEIGHTS")):
         if base:
             dirs += [Path(base), Path(base) / "checkpoints"]
+    dirs.append(cache_dir())
     try:
         import torch.hub
 
@@ -95,7 +144,7 @@ def search_dirs(weights_dir: str | os.PathLike[str] | None = None) -> list[Path]
 
 
 @functools.lru_cache(maxsize=64)
-def sha256_of(path: Path) -> str:
+def _file_sha256(path: Path, size: int, mtime_ns: int) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -103,11 +152,69 @@ def sha256_of(path: Path) -> str:
     return h.hexdigest()
 
 
+def sha256_of(path: Path) -> str:
+    """sha256 of a file's bytes (cached per path, size and modification time: a replaced file is re-read)."""
+    st = path.stat()
+    return _file_sha256(path, st.st_size, st.st_mtime_ns)
+
+
+def tensors_sha256(tensors: Mapping[str, torch.Tensor]) -> str:
+    """A digest of named tensors that does not depend on how they were serialised.
+
+    sha256 over, for each name in sorted order, ``name|dtype|shape`` and the raw little-endian
+    bytes of the tensor. A safetensors file's own bytes depend on its metadata and on the library
+    version that wrote it; this digest changes only when a value, a shape, a dtype or a name does.
+    """
+    h = hashlib.sha256()
+    for name in sorted(tensors):
+        t = tensors[name].detach().to("cpu").contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}\n".encode())
+        arr = t.numpy()
+        h.update(arr.astype(arr.dtype.newbyteorder("<"), copy=False).tobytes())
+    return h.hexdigest()
+
+
+def load_converted(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
+    """The tensors of a converted ``.safetensors`` file (no pickle involved)."""
+    from safetensors.torch import load_file
+
+    return load_file(os.fspath(path), device="cpu")
+
+
+@functools.lru_cache(maxsize=16)
+def _converted_digest(path: Path, size: int, mtime_ns: int) -> str:
+    return tensors_sha256(load_converted(path))  # keyed on size and mtime: a replaced file is re-read
+
+
+def converted_digest(path: Path) -> str:
+    """:func:`tensors_sha256` of a converted file (cached per file version)."""
+    st = path.stat()
+    return _converted_digest(path, st.st_size, st.st_mtime_ns)
+
+
+def _check(path: Path, spec: WeightSpec) -> str | None:
+    """Why ``path`` must be rejected for ``spec``, or None if it is good."""
+    conv = spec.converted
+    if conv is not None and path.name == conv.filename:
+        try:
+            digest = converted_digest(path)
+        except Exception as e:  # a truncated or foreign file is rejected, not a crash
+            return f"{path} (unreadable: {type(e).__name__}: {' '.join(str(e).split())})"
+        if digest != conv.tensors_sha256:
+            return f"{path} (tensors sha256 {digest[:16]}... is not the pinned {conv.tensors_sha256[:16]}...)"
+        return None
+    if spec.sha256_prefix and not sha256_of(path).startswith(spec.sha256_prefix):
+        return f"{path} (sha256 does not start with {spec.sha256_prefix})"
+    return None
+
+
 def find_weight(key: str, weights_dir: str | os.PathLike[str] | None = None) -> Path:
-    """Path of the official weight file ``key`` (see :data:`WEIGHTS`), hash-checked when possible.
+    """Path of the weight file ``key`` (see :data:`WEIGHTS`), verified where a hash is known.
+
+    In each folder the converted file is tried first, then the official names.
 
     Raises:
-        WeightsNotFound: no file found, or only files whose sha256 does not match their name.
+        WeightsNotFound: no file found, or only files that fail their hash check.
     """
     spec = WEIGHTS[key]
     dirs = search_dirs(weights_dir)
@@ -115,16 +222,19 @@ def find_weight(key: str, weights_dir: str | os.PathLike[str] | None = None) -> 
         pkg = importlib.util.find_spec("DISTS_pytorch")
         if pkg is not None and pkg.origin:
             dirs.append(Path(pkg.origin).parent)
+    names = ((spec.converted.filename,) if spec.converted else ()) + spec.filenames
     bad: list[str] = []
     for d in dirs:
-        for name in spec.filenames:
+        for name in names:
             p = d / name
             if not p.is_file():
                 continue
-            if spec.sha256_prefix and not sha256_of(p).startswith(spec.sha256_prefix):
-                bad.append(f"{p} (sha256 does not start with {spec.sha256_prefix})")
+            reason = _check(p, spec)
+            if reason:
+                bad.append(reason)
                 continue
             return p
     searched = ", ".join(str(d) for d in dirs)
     extra = f"; rejected: {'; '.join(bad)}" if bad else ""
-    raise WeightsNotFound(f"{' or '.join(spec.filenames)} ({spec.origin}) not in {searched}{extra}")
+    hint = f"; run '{FETCH_COMMAND}' to get it" if spec.converted else ""
+    raise WeightsNotFound(f"{' or '.join(names)} ({spec.origin}) not in {searched}{extra}{hint}")

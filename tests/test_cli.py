@@ -174,7 +174,7 @@ class TestGroup:
     def test_help_lists_every_command(self) -> None:
         result = run("--help")
         assert result.exit_code == 0
-        for name in ("encode", "decode", "info", "models", "eval", "train"):
+        for name in ("encode", "decode", "info", "models", "eval", "eval-weights", "train"):
             assert re.search(rf"^\s+{name}\s+\S", result.stdout, re.M), name
         assert "Exit codes" in result.stdout
 
@@ -192,7 +192,8 @@ class TestGroup:
             from dicodec.cli.main import cli
             result = CliRunner().invoke(cli, ["--help"])
             assert result.exit_code == 0, result.output
-            print([m for m in ("dicodec.eval.cli", "dicodec.codec.train") if m in sys.modules])
+            lazy = ("dicodec.eval.cli", "dicodec.eval.weights_cli", "dicodec.codec.train")
+            print([m for m in lazy if m in sys.modules])
             """
         )
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -37,6 +37,8 @@ def isolated_weights(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.delenv("DICODEC_EVAL_WEIGHTS", raising=False)
+    monkeypatch.delenv("DICODEC_HOME", raising=False)
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
     empty = tmp_path / "no_weights"
     empty.mkdir()
     return empty
@@ -59,11 +61,11 @@ def _tiny_video(path: Path, frames: int = 5, size: tuple[int, int] = (48, 64)) -
     return path
 
 
-def test_images_end_to_end(images, tmp_path, isolated_weights):
+def test_images_end_to_end(images, tmp_path, isolated_weights, capsys):
     out = tmp_path / "out"
     argv = [str(images), "--out", str(out), "--codecs", "jpeg,webp,hevc", "--anchor", "jpeg",
             "-q", "jpeg=20,80", "-q", "webp=20,80", "-q", "hevc=40,25",
-            "--metrics", "psnr,ms_ssim,gmsd,grad_ratio,lpips,dists,fid,kid",
+            "--metrics", "psnr,ms_ssim,gmsd,grad_ratio,lpips,lpips_vgg,dists,fid,kid",
             "--weights-dir", str(isolated_weights), "--device", "cpu", "--no-progress"]  # fmt: skip
     assert main(argv) == 0
 
@@ -75,9 +77,13 @@ def test_images_end_to_end(images, tmp_path, isolated_weights):
     assert rec["bpp"] == pytest.approx(rec["bytes"] * 8 / (48 * 64))
     assert rec["ms_ssim"] is None  # 48 px images: MS-SSIM n/a, never a number from fewer scales
     assert "161" in section["metric_status"]["ms_ssim"]["notes"][0]
-    for m in ("lpips", "dists", "fid", "kid"):
+    for m in ("lpips", "lpips_vgg", "dists", "fid", "kid"):
         assert section["metric_status"][m]["status"].startswith("not measured (weights not found: ")
         assert all(r.get(m) is None for r in section["average"])
+    err = capsys.readouterr().err
+    for m in ("lpips", "lpips_vgg", "dists"):
+        assert f"image metric {m}: not measured (weights not found; run 'dicodec eval-weights fetch')" in err
+    assert "image metric fid: not measured (weights not found; see docs/eval.md)" in err
     assert results["meta"]["command"].startswith("dicodec eval ")
     assert results["meta"]["machine"]["device"] == "cpu"
     assert section["codecs"]["hevc"]["library"].startswith("PyAV")
@@ -106,7 +112,7 @@ def test_learned_metrics_plumbing_with_random_backbones(tmp_path):
     cfg = EvalConfig(
         codecs=["jpeg"],
         qualities={"jpeg": [20, 80]},
-        metrics=["psnr_rgb", "lpips", "dists", "fid", "kid"],
+        metrics=["psnr_rgb", "lpips", "lpips_vgg", "dists", "fid", "kid"],
         anchor="jpeg",
         device="cpu",
         patch_size=128,
@@ -114,7 +120,8 @@ def test_learned_metrics_plumbing_with_random_backbones(tmp_path):
     )
     res = evaluate([folder], cfg, tmp_path / "out", learned=LearnedMetrics(random_backbones=True))
     sec = res["image"]
-    assert all(s["patches"] == 5 for s in sec["sources"])  # 4 on the grid + 1 on the shifted grid
+    assert all(s["patches"] == 5 for s in sec["sources"])
+    assert sec["records"][0]["lpips_vgg"] > 0  # 4 on the grid + 1 on the shifted grid
     for row in sec["average"]:
         assert row["patches"] == 10
         assert np.isfinite(row["fid"]) and np.isfinite(row["kid"])

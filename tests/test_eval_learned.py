@@ -2,11 +2,14 @@
 
 No ImageNet weights exist on the CI machines, so these tests check that (1) a missing file yields
 "not measured (weights not found: ...)" and no number, (2) files are found and hash-checked under
-their official names, and (3) the networks, patching and statistics run end to end with random
-weights. They say nothing about the metric values themselves.
+their official names and as converted files in the cache, and (3) the networks, patching and
+statistics run end to end with random weights. They say nothing about the metric values themselves
+(tests/test_eval_weights_real.py does, where the real files are present).
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 import pytest
@@ -24,6 +27,8 @@ def no_weights(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.delenv("DICODEC_EVAL_WEIGHTS", raising=False)
+    monkeypatch.delenv("DICODEC_HOME", raising=False)
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
     monkeypatch.setattr(weights_mod.importlib.util, "find_spec", lambda name: None)
     empty = tmp_path / "weights"
     empty.mkdir()
@@ -41,8 +46,11 @@ class TestMissingWeights:
         assert lm.lpips(a, b) is None
         assert lm.dists(a, b) is None
         assert lm.inception_features(extract_patches(_img(256, 256, 2))) is None
+        assert lm.lpips_vgg(a, b) is None
         for metric, name in [
             ("lpips", "alexnet-owt-7be5be79.pth"),
+            ("lpips", "alexnet_imagenet1k_v1.safetensors"),
+            ("lpips_vgg", "vgg16_imagenet1k_v1.safetensors"),
             ("dists", "vgg16-397923af.pth"),
             ("fid", "pt_inception-2015-12-05-6726825d.pth"),
             ("kid", "pt_inception-2015-12-05-6726825d.pth"),
@@ -51,6 +59,9 @@ class TestMissingWeights:
             reason = lm.reason(metric)
             assert reason.startswith("not measured (weights not found: ")
             assert name in reason and str(no_weights) in reason
+            assert str(weights_mod.cache_dir()) in reason
+            # the one command that fixes it, where there is one (no package ships FID's Inception)
+            assert ("run 'dicodec eval-weights fetch'" in reason) == (metric not in ("fid", "kid"))
 
     def test_hash_mismatch_is_rejected(self, no_weights):
         (no_weights / "alexnet-owt-7be5be79.pth").write_bytes(b"not the real file")
@@ -75,12 +86,80 @@ class TestMissingWeights:
         lm = LearnedMetrics(weights_dir=no_weights)
         a = _img(64, 64, 3)
         assert lm.lpips(a, a) == pytest.approx(0.0, abs=1e-6)
-        assert lm.reason("lpips") == "measured (official weights)"
+        assert lm.reason("lpips") == "measured (official weights: alexnet-owt-7be5be79.pth)"
         assert "sha256=" in next(iter(lm.files["lpips"].values()))
         # The trunk really holds the file's tensors.
         trunk = lm._models["lpips"].net
         assert torch.equal(getattr(trunk.slice1, "0").weight, state["features.0.weight"])
         assert torch.equal(getattr(trunk.slice5, "10").weight, state["features.10.weight"])
+
+
+class TestConvertedFiles:
+    """Files in the layout ``dicodec eval-weights fetch`` writes, found in the cache and digest-checked."""
+
+    @staticmethod
+    def _pin(monkeypatch, key, tensors):
+        spec = weights_mod.WEIGHTS[key]
+        conv = weights_mod.ConvertedFile(spec.converted.filename, weights_mod.tensors_sha256(tensors))
+        monkeypatch.setitem(weights_mod.WEIGHTS, key, dataclasses.replace(spec, converted=conv))
+        return weights_mod.cache_dir() / conv.filename
+
+    def test_cache_dir(self, no_weights, monkeypatch, tmp_path):
+        assert weights_mod.cache_dir() == tmp_path / "home" / ".cache" / "dicodec" / "metrics"
+        monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+        assert weights_mod.cache_dir() == tmp_path / "xdg" / "dicodec" / "metrics"
+        monkeypatch.setenv("DICODEC_HOME", str(tmp_path / "dh"))
+        assert weights_mod.cache_dir() == tmp_path / "dh" / "metrics"
+        assert weights_mod.cache_dir() in weights_mod.search_dirs(no_weights)
+
+    def test_vgg_trunk_for_lpips_vgg_and_dists(self, no_weights, monkeypatch):
+        from safetensors.torch import save_file
+        from torchvision.models.vgg import cfgs, make_layers
+
+        torch.manual_seed(2)
+        vgg = {f"features.{k}": v for k, v in make_layers(cfgs["D"]).state_dict().items()}
+        n = sum(DISTS.CHANNELS)
+        head = {"alpha": torch.rand(1, n, 1, 1), "beta": torch.rand(1, n, 1, 1)}
+        vgg_path = self._pin(monkeypatch, "vgg16", vgg)
+        head_path = self._pin(monkeypatch, "dists_head", head)
+        vgg_path.parent.mkdir(parents=True)
+        save_file(vgg, vgg_path)
+        save_file(head, head_path)
+        lm = LearnedMetrics(weights_dir=no_weights)
+        a, b = _img(48, 64, 6), _img(48, 64, 7)
+        assert lm.lpips_vgg(a, a) == pytest.approx(0.0, abs=1e-6)
+        assert lm.lpips_vgg(a, b) > 0
+        assert lm.dists(a, b) > 0
+        assert lm.reason("lpips_vgg") == "measured (official weights: vgg16_imagenet1k_v1.safetensors)"
+        assert lm.reason("dists").endswith("vgg16_imagenet1k_v1.safetensors, dists_alpha_beta.safetensors)")
+        assert lm.lpips(a, b) is None  # no AlexNet file: LPIPS-Alex alone is not measured
+        assert str(vgg_path) in next(iter(lm.files["lpips_vgg"].values()))
+        trunk = lm._models["lpips_vgg"].net
+        assert torch.equal(getattr(trunk.slice5, "28").weight, vgg["features.28.weight"])
+        assert torch.equal(lm._models["dists"].alpha, head["alpha"])
+
+    def test_tampered_file_is_rejected(self, no_weights, monkeypatch):
+        from safetensors.torch import save_file
+
+        torch.manual_seed(3)
+        n = sum(DISTS.CHANNELS)
+        head = {"alpha": torch.rand(1, n, 1, 1), "beta": torch.rand(1, n, 1, 1)}
+        path = self._pin(monkeypatch, "dists_head", head)
+        path.parent.mkdir(parents=True)
+        save_file({"alpha": head["alpha"], "beta": head["beta"] + 1e-3}, path)
+        with pytest.raises(weights_mod.WeightsNotFound, match="tensors sha256 .* is not the pinned"):
+            weights_mod.find_weight("dists_head", no_weights)
+        path.write_bytes(b"truncated")
+        with pytest.raises(weights_mod.WeightsNotFound, match="unreadable"):
+            weights_mod.find_weight("dists_head", no_weights)
+
+    def test_tensors_digest(self):
+        t = {"b": torch.arange(6, dtype=torch.float32).view(2, 3), "a": torch.ones(2)}
+        d = weights_mod.tensors_sha256(t)
+        assert d == weights_mod.tensors_sha256(dict(reversed(list(t.items()))))  # order-free
+        assert d != weights_mod.tensors_sha256({**t, "b": t["b"].reshape(3, 2)})  # shape counts
+        assert d != weights_mod.tensors_sha256({**t, "a": t["a"].double()})  # dtype counts
+        assert d != weights_mod.tensors_sha256({"c": t["b"], "a": t["a"]})  # names count
 
 
 class TestRandomBackbonePlumbing:
@@ -89,6 +168,8 @@ class TestRandomBackbonePlumbing:
         a, b = _img(64, 80, 4), _img(64, 80, 5)
         assert lm.lpips(a, a) == pytest.approx(0.0, abs=1e-6)
         assert lm.lpips(a, b) > 0
+        assert lm.lpips_vgg(a, a) == pytest.approx(0.0, abs=1e-6)
+        assert lm.lpips_vgg(a, b) > 0
         assert lm.dists(a, a) == pytest.approx(0.0, abs=1e-4)
         assert lm.dists(a, b) > lm.dists(a, a)
         assert "RANDOM" in lm.reason("lpips") and "RANDOM" in lm.reason("dists")
