@@ -13,7 +13,6 @@ import json
 import click
 
 from dicodec import api
-from dicodec.errors import DicodecError
 
 from .text import human_size, table, version_text
 
@@ -126,12 +125,7 @@ Examples:
 @click.option("--quiet", is_flag=True, help="No summary lines.")
 def add(files: tuple[str, ...], quiet: bool) -> None:
     for path in files:
-        try:
-            record = api.add_model(path)
-        except DicodecError as exc:
-            if getattr(exc, "dicodec_source", None) is None:
-                exc.dicodec_source = path  # type: ignore[attr-defined]
-            raise
+        record = api.add_model(path)  # its errors name the file
         if not quiet:
             done = "installed as" if record["added"] else "already installed as"
             click.echo(f"{path}: {done} {record['name']} ({record['path']})", err=True)

@@ -141,7 +141,7 @@ def ensure(
     if download_url(model, url) is None:
         where_from = f"no download location is set ({URL_ENV})"
         raise ModelNotInstalled(f"{what} is not installed and {where_from}: {hint}")
-    return fetch(model, url=url, progress=progress)
+    return fetch(model, url=url, progress=progress, offline=False)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -172,11 +172,11 @@ def add(source: str | os.PathLike[str]) -> tuple[ZooModel, Path, bool]:
     try:
         digest = sha256_of(src)
     except OSError as exc:
-        raise DicodecError(f"cannot read {src}: {exc.strerror or exc}") from exc
+        raise DicodecError(f"cannot read {source}: {exc.strerror or exc}") from exc
     model = zoo.find_by_sha256(digest)
     if model is None:
         raise ModelNotInstalled(
-            f"{src.name} (sha256 {digest[:16]}...) is no released dicodec model: no zoo entry has this hash "
+            f"{source} (sha256 {digest[:16]}...) is no released dicodec model: no zoo entry has this hash "
             "(a different or damaged file); see 'dicodec models' for the released ones"
         )
     existing = locate(model)
@@ -189,8 +189,8 @@ def add(source: str | os.PathLike[str]) -> tuple[ZooModel, Path, bool]:
             with open(src, "rb") as f, open(part, "wb") as out:
                 shutil.copyfileobj(f, out, CHUNK)
         except OSError as exc:
-            raise DicodecError(f"cannot copy {src} into {final.parent}: {exc.strerror or exc}") from exc
-        _verify_and_rename(model, part, final, source=str(src))
+            raise DicodecError(f"cannot copy {source} into {final.parent}: {exc.strerror or exc}") from exc
+        _verify_and_rename(model, part, final, source=str(source))
     return model, final, True
 
 
@@ -199,6 +199,7 @@ def fetch(
     *,
     url: str | None = None,
     progress: bool = True,
+    offline: bool | None = None,
     retries: int = RETRIES,
     backoff_s: float = BACKOFF_S,
     timeout_s: float = TIMEOUT_S,
@@ -208,6 +209,7 @@ def fetch(
     Args:
         url: base URL of the release assets (the file is ``url/<asset>``); default :func:`base_url`.
         progress: a tqdm bar on stderr.
+        offline: refuse to download (default: ``DICODEC_OFFLINE``).
         retries: further attempts after a failed one; each resumes with an HTTP ``Range`` request.
         backoff_s: wait before the first retry, doubled for each next one.
         timeout_s: socket timeout per operation.
@@ -218,7 +220,7 @@ def fetch(
             retries (the partial file is kept for the next run to resume).
         WeightsMismatch: the server's file is not the zoo's (size or sha256); nothing is kept.
     """
-    if is_offline():
+    if is_offline(offline):
         raise ModelNotInstalled(f"dicodec is offline ({OFFLINE_ENV}); not downloading {model.name}")
     source = download_url(model, url)
     if source is None:

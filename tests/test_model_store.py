@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import socket
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -146,6 +147,14 @@ class TestFetch:
             model_store.fetch(model, url=url, retries=1, **FAST)
         assert model_store.locate(model) is None
 
+    def test_two_installers_take_turns(self, tiny_release, model_server, dicodec_home):
+        """Concurrent fetches of one file: one download, both get the installed file."""
+        model, _ = tiny_release
+        with ThreadPoolExecutor(2) as pool:
+            paths = list(pool.map(lambda _: model_store.fetch(model, url=model_server.url, **FAST), range(2)))
+        assert paths[0] == paths[1] and paths[0].is_file()
+        assert len(model_server.requests) == 1
+
     def test_file_url(self, tiny_release, dicodec_home):
         """A mounted folder works as a download location too (``file://``, no server)."""
         model, assets = tiny_release
@@ -163,6 +172,11 @@ class TestOffline:
         with pytest.raises(ModelNotInstalled, match="offline"):
             model_store.fetch(model, **FAST)
         assert model_server.requests == []
+
+    def test_explicit_online_wins(self, tiny_release, model_server, dicodec_home, monkeypatch):
+        monkeypatch.setenv("DICODEC_OFFLINE", "1")
+        path = model_store.ensure(tiny_release[0], offline=False, url=model_server.url, progress=False)
+        assert path.is_file() and len(model_server.requests) == 1
 
     def test_no_download_location(self, tiny_release, dicodec_home):
         with pytest.raises(ModelNotInstalled, match=r"no download location is set \(DICODEC_MODEL_URL\)"):
