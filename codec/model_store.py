@@ -189,6 +189,7 @@ def add(source: str | os.PathLike[str]) -> tuple[ZooModel, Path, bool]:
             with open(src, "rb") as f, open(part, "wb") as out:
                 shutil.copyfileobj(f, out, CHUNK)
         except OSError as exc:
+            _discard(part)
             raise DicodecError(f"cannot copy {source} into {final.parent}: {exc.strerror or exc}") from exc
         _verify_and_rename(model, part, final, source=str(source))
     return model, final, True
