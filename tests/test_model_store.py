@@ -65,6 +65,12 @@ class TestFetch:
         assert model_store.fetch(model, url=model_server.url, **FAST) == path  # installed: no request
         assert len(model_server.requests) == 1
 
+    def test_progress_bar_on_stderr(self, tiny_release, model_server, dicodec_home, capfd):
+        model, _ = tiny_release
+        model_store.fetch(model, url=model_server.url, backoff_s=0.0)
+        out, err = capfd.readouterr()
+        assert out == "" and "tiny-zoo-v1:" in err and "B/s" in err  # tqdm, cleared when done
+
     def test_wrong_hash_installs_nothing(self, tiny_release, model_server, dicodec_home):
         model, assets = tiny_release
         data = bytearray((assets / model.file).read_bytes())
