@@ -45,6 +45,8 @@ from dicodec.errors import DicodecError, UnavailableError
 
 from .atomic import atomic_write, check_output, is_stdio
 from .imagefiles import display_name, encode_image, extension_for, format_for, read_bytes, read_image
+from .models import models
+from .text import human_size, version_text
 
 EXIT_OK = 0
 EXIT_ERROR = 1  # a DicodecError: the user's input or environment, not a bug
@@ -57,6 +59,10 @@ DEVICES = ("auto", "cpu", "cuda")
 IMAGE_FORMATS = ("png", "jpeg", "webp", "tiff", "ppm")
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+OFFLINE_HELP = (
+    "Never download: a model that is not installed is an error saying how to install it "
+    "(also DICODEC_OFFLINE=1). Without it, a missing model is fetched from DICODEC_MODEL_URL."
+)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -228,25 +234,6 @@ def _about(source: str) -> Iterator[None]:
 # ----------------------------------------------------------------------------------------------
 
 
-def _human_size(n: int) -> str:
-    """Decimal units (1 KB = 1000 bytes), as file managers and ``ls -h --si`` show them."""
-    if n < 1000:
-        return f"{n} B"
-    value = float(n)
-    units = ("KB", "MB", "GB")
-    for i, unit in enumerate(units):
-        value /= 1000
-        if value < 1000 or i == len(units) - 1:
-            return f"{value:.1f} {unit}"
-    raise AssertionError("unreachable")
-
-
-def _version_text(v: Any) -> str:
-    if isinstance(v, (tuple, list)):
-        return ".".join(str(x) for x in v)
-    return str(v)
-
-
 def _default_output(input_path: str, suffix: str) -> str:
     """``photo.png`` -> ``photo.dic``; stdin input goes to stdout."""
     if is_stdio(input_path):
@@ -327,7 +314,7 @@ Examples:
     "--model",
     default=None,
     metavar="NAME",
-    help="Codec preset; default: the registry's default. See 'dicodec models'.",
+    help="Codec model; default: the zoo's default. See 'dicodec models'.",
 )
 @click.option(
     "--device",
@@ -353,6 +340,7 @@ Examples:
     show_default=True,
     help="Images with 16 bits per channel: error, or reduce them to 8 bits.",
 )
+@click.option("--offline", is_flag=True, help=OFFLINE_HELP)
 @click.option("-f", "--force", is_flag=True, help="Overwrite the output file if it exists.")
 @click.option("--quiet", is_flag=True, help="Do not print the summary line.")
 def encode(
@@ -364,6 +352,7 @@ def encode(
     device: str,
     alpha: str,
     bit_depth: str,
+    offline: bool,
     force: bool,
     quiet: bool,
 ) -> None:
@@ -371,17 +360,21 @@ def encode(
     src = display_name(input_path)
     image = read_image(input_path, alpha=alpha, bit_depth=bit_depth)  # type: ignore[arg-type]
     check_output(out, force)  # before the slow part, so a refusal costs no waiting
-    tile = {} if tile_size is None else {"tile_size": tile_size}  # only passed when asked for
+    extra: dict[str, Any] = {}  # options are only passed when asked for
+    if tile_size is not None:
+        extra["tile_size"] = tile_size
+    if offline:
+        extra["offline"] = True  # otherwise the library reads DICODEC_OFFLINE
     start = time.perf_counter()
     with _about(src):
-        data = api.encode(image, quality, model=model, device=device, **tile)
+        data = api.encode(image, quality, model=model, device=device, **extra)
     elapsed = time.perf_counter() - start
     atomic_write(out, data, force=force)
     if not quiet:
         h, w = image.shape[:2]
         bpp = 8 * len(data) / (w * h)
         click.echo(
-            f"{src} -> {display_name(out, output=True)}: {w}x{h}, {_human_size(len(data))}, "
+            f"{src} -> {display_name(out, output=True)}: {w}x{h}, {human_size(len(data))}, "
             f"{bpp:.3f} bpp, q={quality}, {elapsed:.2f} s",
             err=True,
         )
@@ -446,6 +439,14 @@ Examples:
     show_default=True,
     help="Refuse to decode larger images (a guard against decompression bombs); 0 = no limit.",
 )
+@click.option(
+    "--decoder",
+    default=None,
+    metavar="NAME",
+    help="Generative mode: another DiT decoder released for the file's model (e.g. dit-ic-s-v1 for "
+    "hp32-v3 files, as dicodec 0.3 decoded them); default: the one paired with it in 'dicodec models'.",
+)
+@click.option("--offline", is_flag=True, help=OFFLINE_HELP)
 @click.option("-f", "--force", is_flag=True, help="Overwrite the output file if it exists.")
 @click.option("--quiet", is_flag=True, help="Do not print the summary line.")
 def decode(
@@ -456,6 +457,8 @@ def decode(
     realism: float,
     max_pixels: int,
     fmt: str | None,
+    decoder: str | None,
+    offline: bool,
     force: bool,
     quiet: bool,
 ) -> None:
@@ -465,6 +468,9 @@ def decode(
     src = display_name(input_path)
     data = read_bytes(input_path)
     check_output(output, force)  # before the slow part, so a refusal costs no waiting
+    extra: dict[str, Any] = {"offline": True} if offline else {}  # else the library reads DICODEC_OFFLINE
+    if decoder is not None:
+        extra["decoder"] = decoder
     start = time.perf_counter()
     with _about(src):
         image = api.decode(
@@ -474,6 +480,7 @@ def decode(
             output="numpy",
             realism=realism,
             max_pixels=max_pixels or None,
+            **extra,
         )
         mode = api.decode_mode(api.inspect(data)["model"], mode)  # what "auto" stood for, for the summary
     elapsed = time.perf_counter() - start
@@ -522,12 +529,12 @@ def info(file: str, as_json: bool) -> None:
         ("dimensions", f"{g('width', '?')}x{g('height', '?')}"),
         (
             "size",
-            f"{size} bytes ({_human_size(int(size))})" + (f", {bpp:.4f} bpp" if bpp is not None else ""),
+            f"{size} bytes ({human_size(int(size))})" + (f", {bpp:.4f} bpp" if bpp is not None else ""),
         ),
         ("quality", f"{g('quality', '?')}"),
         ("model", f"{g('model', '?')}"),
         ("weights", f"{g('weights_hash', '?')}"),
-        ("format", f"version {_version_text(g('version', '?'))}"),
+        ("format", f"version {version_text(g('version', '?'))}"),
         ("tiles", tiles),
     ]
     width = max(len(k) for k, _ in rows)
@@ -535,44 +542,7 @@ def info(file: str, as_json: bool) -> None:
         click.echo(f"{key:<{width}}  {value}")
 
 
-@cli.command(
-    help="""List the codec presets this installation knows.
-
-\b
-Examples:
-  dicodec models
-  dicodec models --json
-"""
-)
-@click.option(
-    "--json",
-    "as_json",
-    is_flag=True,
-    help="Print the registry as a JSON list (the keys of dicodec.list_models).",
-)
-def models(as_json: bool) -> None:
-    entries = api.list_models()
-    if as_json:
-        click.echo(json.dumps(entries, indent=2, default=str))
-        return
-    if not entries:
-        click.echo("no codec models are registered (no weights are installed)", err=True)
-        return
-    header = ("NAME", "DEFAULT", "FORMAT", "DECODE MODES", "DESCRIPTION")
-    rows = [
-        (
-            str(m.get("name", "?")),
-            "yes" if m.get("default") else "",
-            _version_text(m.get("bitstream_version", "?")),
-            ",".join(m.get("decode_modes") or []),
-            str(m.get("description", "")),
-        )
-        for m in entries
-    ]
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
-    for row in [header, *rows]:
-        cells = [c.ljust(w) for c, w in zip(row[:-1], widths, strict=True)]
-        click.echo("  ".join([*cells, row[-1]]).rstrip())
+cli.add_command(models)
 
 
 def main() -> None:

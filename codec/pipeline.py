@@ -71,13 +71,18 @@ def encode_image(
     return container.write(header, tiles)
 
 
-def check_model(header: container.Header, entry: ModelEntry, codec: ImageCodec) -> None:
-    """Refuse to decode with weights other than those the file was written with."""
+def check_weights_hash(header: container.Header, entry: ModelEntry) -> None:
+    """Refuse a file written with other weights than the registry's (before any weights are loaded)."""
     if header.weights_hash != entry.weights_hash:
         raise WeightsMismatch(
             f"file was written with {header.model} weights {header.weights_hash.hex()}, "
             f"installed weights are {entry.weights_hash.hex()}"
         )
+
+
+def check_model(header: container.Header, entry: ModelEntry, codec: ImageCodec) -> None:
+    """Refuse to decode with weights other than those the file was written with."""
+    check_weights_hash(header, entry)
     if header.num_slices != codec.config.num_slices:
         raise Corrupt(
             f"file declares {header.num_slices} latent slices, model {entry.name} uses "

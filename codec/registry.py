@@ -3,7 +3,9 @@
 Bitstreams name their model by this string plus a hash of the weights file, never by position in a
 list (the mistake STYLE.md points out in CompressAI's ``examples/codec.py``), so a file written today
 decodes with the same weights tomorrow or fails with a clear error.
-The shipped entries are read from ``weights/zoo.json`` next to the weight files.
+Every codec of the model zoo (:mod:`dicodec.codec.zoo`, ``weights/zoo.json``) is registered, retired
+ones included: their weights are found, or fetched, by :mod:`dicodec.codec.model_store` when a
+module is first loaded, so registering costs nothing and no file is touched before it is needed.
 """
 
 from __future__ import annotations
@@ -14,11 +16,11 @@ from pathlib import Path
 
 import torch
 
+from dicodec.codec import model_store, zoo
 from dicodec.codec.config import PRESETS, CodecConfig
-from dicodec.errors import ModelError, UnknownModel
+from dicodec.errors import ModelError, UnavailableError, UnknownModel, WeightsMismatch
 
 WEIGHTS_DIR = Path(__file__).with_name("weights")
-ZOO_FILE = WEIGHTS_DIR / "zoo.json"
 
 
 @dataclass(frozen=True)
@@ -28,11 +30,14 @@ class ModelEntry:
     Args:
         name: registry name carrying a version, e.g. ``"hp32-v1"``; written into bitstreams.
         preset: architecture preset in :data:`~dicodec.codec.config.PRESETS`.
-        weights: path of the safetensors file (``None`` for in-memory test models).
+        weights: path of the safetensors file; ``None`` for in-memory test models and for zoo models
+            outside the package (their file is found in the cache, or fetched, when loaded).
         sha256: full hex digest of the weights file; its first 8 bytes go into bitstreams.
         description: one line for ``dicodec models``.
         decode_modes: what ``decode(mode=...)`` accepts with these weights.
         bitstream_version: format version the model writes.
+        generative_name: zoo name of the paired DiT decoder (zoo entries only).
+        from_zoo: the entry is the zoo's, so its files are located through the model store.
     """
 
     name: str
@@ -46,6 +51,8 @@ class ModelEntry:
     training: dict = field(default_factory=dict, compare=False)
     generative_weights: Path | None = None  # GenerativeDecoder file paired with these codec weights
     generative_sha256: str = ""
+    generative_name: str = ""
+    from_zoo: bool = False
 
     @property
     def config(self) -> CodecConfig:
@@ -112,33 +119,28 @@ def unregister_codec(name: str) -> None:
     _forget(name)
 
 
-# Models whose weights no longer ship (name -> what to do instead), so that decoding an old file says
-# why it cannot, rather than only that the name is unknown.
-RETIRED: dict[str, str] = {}
-
-
 def _load_zoo() -> None:
-    if not ZOO_FILE.is_file():
-        return
-    for name, item in json.loads(ZOO_FILE.read_text()).items():
-        if "retired" in item:
-            RETIRED[name] = item["retired"]
+    """Register every codec of the zoo; the files inside the package get their paths now."""
+    models = zoo.models()
+    for model in models.values():
+        if model.kind != "codec":
             continue
-        generative = item.get("generative")  # optional DiT decoder file paired with the codec
+        decoder = models.get(model.generative)
         _REGISTRY.setdefault(
-            name,
+            model.name,
             ModelEntry(
-                name=name,
-                preset=item["preset"],
-                weights=WEIGHTS_DIR / item["file"],
-                sha256=item["sha256"],
-                description=item.get("description", ""),
-                decode_modes=tuple(item.get("decode_modes", ["fast"])),
-                bitstream_version=item.get("bitstream_version", "1.0"),
-                default=bool(item.get("default", False)),
-                training=item.get("training", {}),
-                generative_weights=WEIGHTS_DIR / generative["file"] if generative else None,
-                generative_sha256=generative["sha256"] if generative else "",
+                name=model.name,
+                preset=model.preset,
+                weights=WEIGHTS_DIR / model.file if model.shipped else None,
+                sha256=model.sha256,
+                description=model.description,
+                decode_modes=model.decode_modes,
+                bitstream_version=model.bitstream_version,
+                default=model.default,
+                generative_weights=WEIGHTS_DIR / decoder.file if decoder and decoder.shipped else None,
+                generative_sha256=decoder.sha256 if decoder else "",
+                generative_name=decoder.name if decoder else "",
+                from_zoo=True,
             ),
         )
 
@@ -160,15 +162,40 @@ def default_name() -> str:
 def get_entry(name: str | None) -> ModelEntry:
     name = name or default_name()
     if name not in _REGISTRY:
-        if name in RETIRED:
-            raise UnknownModel(f"model {name!r} is no longer shipped: {RETIRED[name]}")
         known = ", ".join(sorted(_REGISTRY)) or "none"
         raise UnknownModel(f"unknown model {name!r} (registered: {known})")
     return _REGISTRY[name]
 
 
-def load(name: str | None = None, device: torch.device | str = "cpu") -> torch.nn.Module:
-    """The codec for ``name`` on ``device``, loaded once per process and hash-checked."""
+def _weights_file(name: str, path: Path | None, from_zoo: bool, offline: bool | None) -> Path:
+    """The file to load for zoo model ``name`` (installed first if need be), else ``path``."""
+    model = zoo.models().get(name) if from_zoo else None
+    if model is not None:
+        return model_store.ensure(model, offline=offline)
+    if path is None:
+        raise ModelError(f"model {name} has no weights file")
+    return path
+
+
+def _hint_if_cached(exc: WeightsMismatch, path: Path, name: str) -> WeightsMismatch:
+    """A damaged cache file: say which file to delete so that it can be installed again."""
+    if path.parent != WEIGHTS_DIR and name in zoo.models():
+        return WeightsMismatch(f"{exc}; delete {path} and install it again ('dicodec models fetch {name}')")
+    return exc
+
+
+def load(
+    name: str | None = None, device: torch.device | str = "cpu", offline: bool | None = None
+) -> torch.nn.Module:
+    """The codec for ``name`` on ``device``, loaded once per process and hash-checked.
+
+    A zoo model that is not installed is downloaded first, unless ``offline`` (default: the
+    ``DICODEC_OFFLINE`` environment variable) forbids it.
+
+    Raises:
+        ModelNotInstalled: not installed, and it may not or cannot be downloaded.
+        WeightsMismatch: the file is not the one the registry names.
+    """
     from dicodec.codec.weights_io import load_codec_file
 
     entry = get_entry(name)
@@ -176,32 +203,68 @@ def load(name: str | None = None, device: torch.device | str = "cpu") -> torch.n
     if key not in _LOADED:
         model = _IN_MEMORY.get((entry.name, "codec"))
         if model is None:
-            model = load_codec_file(entry.weights, expected_sha256=entry.sha256)
+            path = _weights_file(entry.name, entry.weights, entry.from_zoo, offline)
+            try:
+                model = load_codec_file(path, expected_sha256=entry.sha256)
+            except WeightsMismatch as exc:
+                raise _hint_if_cached(exc, path, entry.name) from exc
             if model.config != entry.config:
-                raise ModelError(
-                    f"{entry.weights.name} holds a {model.config} model, not preset {entry.preset!r}"
-                )
+                raise ModelError(f"{path.name} holds a {model.config} model, not preset {entry.preset!r}")
         _LOADED[key] = model.to(device).eval()
     return _LOADED[key]
 
 
-def load_generative(name: str | None = None, device: torch.device | str = "cpu") -> torch.nn.Module:
+def generative_decoders(name: str) -> list[str]:
+    """Zoo names of every DiT decoder released for codec ``name``, oldest first."""
+    return sorted(m.name for m in zoo.models().values() if m.kind == "generative" and m.codec == name)
+
+
+def load_generative(
+    name: str | None = None,
+    device: torch.device | str = "cpu",
+    offline: bool | None = None,
+    decoder: str | None = None,
+) -> torch.nn.Module:
     """The generative (DiT-IC) decoder paired with codec ``name``, loaded once and hash-checked.
 
-    Raises:
-        UnavailableError: the model ships no generative decoder.
-    """
-    from dicodec.errors import UnavailableError
+    Args:
+        decoder: zoo name of another decoder released for this codec (e.g. ``dit-ic-s-v1``, which
+            dicodec 0.3 paired with ``hp32-v3`` before ``dit-ic-s-v2``); default: the zoo's pairing.
 
+    Raises:
+        UnavailableError: the model has no generative decoder, or ``decoder`` is not one of its own.
+        ModelNotInstalled: its file is not installed and may not or cannot be downloaded.
+    """
     entry = get_entry(name)
+    if decoder is not None and decoder != entry.generative_name:
+        if decoder not in generative_decoders(entry.name):
+            known = ", ".join(generative_decoders(entry.name)) or "none"
+            raise UnavailableError(f"{decoder!r} is not a decoder of {entry.name} (released: {known})")
+        return _load_decoder(entry.name, zoo.models()[decoder], device, offline)
     key = (entry.name, "generative", str(device))
     if key not in _LOADED:
-        decoder = _IN_MEMORY.get((entry.name, "generative"))
-        if decoder is None:
+        module = _IN_MEMORY.get((entry.name, "generative"))
+        if module is None:
+            if entry.generative_name:
+                return _load_decoder(entry.name, zoo.models()[entry.generative_name], device, offline)
             if entry.generative_weights is None:
                 raise UnavailableError(f"model {entry.name} has no generative decoder weights")
             from dicodec.codec.generative import load_decoder_file
 
-            decoder = load_decoder_file(entry.generative_weights, expected_sha256=entry.generative_sha256)
-        _LOADED[key] = decoder.to(device).eval()
+            module = load_decoder_file(entry.generative_weights, expected_sha256=entry.generative_sha256)
+        _LOADED[key] = module.to(device).eval()
+    return _LOADED[key]
+
+
+def _load_decoder(codec: str, model: zoo.ZooModel, device: torch.device | str, offline: bool | None):
+    from dicodec.codec.generative import load_decoder_file
+
+    key = (codec, f"generative:{model.name}", str(device))
+    if key not in _LOADED:
+        path = model_store.ensure(model, offline=offline)
+        try:
+            module = load_decoder_file(path, expected_sha256=model.sha256)
+        except WeightsMismatch as exc:
+            raise _hint_if_cached(exc, path, model.name) from exc
+        _LOADED[key] = module.to(device).eval()
     return _LOADED[key]

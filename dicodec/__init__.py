@@ -5,15 +5,17 @@
 >>> image = dicodec.decode(data)                   # bytes in, numpy uint8 HxWx3 out
 """
 
-from dicodec.api import decode, encode, inspect, list_models, load_codec
+from dicodec.api import add_model, decode, encode, fetch_model, inspect, list_models, load_codec
 from dicodec.errors import (
     BadMagic,
     BitstreamError,
     Corrupt,
     DicodecError,
+    DownloadError,
     ImageError,
     LimitExceeded,
     ModelError,
+    ModelNotInstalled,
     Truncated,
     UnavailableError,
     UnknownModel,
@@ -28,6 +30,8 @@ __all__ = [
     "decode",
     "inspect",
     "list_models",
+    "fetch_model",
+    "add_model",
     "load_codec",
     "DicodecError",
     "BitstreamError",
@@ -39,6 +43,8 @@ __all__ = [
     "ModelError",
     "UnknownModel",
     "WeightsMismatch",
+    "ModelNotInstalled",
+    "DownloadError",
     "ImageError",
     "UnavailableError",
     "__version__",

@@ -1,7 +1,13 @@
-"""The library API: ``encode``, ``decode``, ``inspect``, ``load_codec``, ``list_models``.
+"""The library API: ``encode``, ``decode``, ``inspect``, ``load_codec``, and the model zoo's
+``list_models``, ``fetch_model``, ``add_model``.
 
 The CLI is a thin layer over exactly these functions, so what a script can do and what the command
 line can do never drift apart.
+
+Every released model stays usable: a file names its model, and a model that is not installed is
+downloaded into the cache on first use (``DICODEC_MODEL_URL``), or, offline (``offline=True`` or
+``DICODEC_OFFLINE=1``), refused with a :class:`~dicodec.errors.ModelNotInstalled` that says how to
+install it (docs/models.md, *The model zoo*).
 """
 
 from __future__ import annotations
@@ -90,6 +96,7 @@ def encode(
     model: str | None = None,
     device: str = "auto",
     tile_size: int | None = None,
+    offline: bool | None = None,
 ) -> bytes:
     """Compress an image to a dicodec bitstream.
 
@@ -100,6 +107,7 @@ def encode(
         model: registry name of the codec; ``None`` takes the default preset.
         device: ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``.
         tile_size: tile side in pixels (multiple of 128, 128..4096); default 2048.
+        offline: never download a model that is not installed; default ``DICODEC_OFFLINE``.
 
     Returns:
         The complete bitstream (header, checksummed chunks). Same input, same bytes, every time.
@@ -124,7 +132,7 @@ def encode(
         )
     dev = _device(device)
     entry = registry.get_entry(model)
-    codec = registry.load(entry.name, dev)
+    codec = registry.load(entry.name, dev, offline=offline)
     return pipeline.encode_image(codec, entry, x.to(dev), int(quality), tile_size)
 
 
@@ -141,6 +149,8 @@ def decode(
     output: OutputKind = "numpy",
     realism: float = 1.0,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    offline: bool | None = None,
+    decoder: str | None = None,
 ) -> Any:
     """Decompress a dicodec bitstream.
 
@@ -155,9 +165,15 @@ def decode(
             highest PSNR of the blend at low rates (docs/dit.md).
         max_pixels: refuse (``LimitExceeded``) to decode images with more pixels than this, before any
             decoding work; ``None`` allows everything the format allows (2^28).
+        offline: never download the file's model when it is not installed (raise
+            ``ModelNotInstalled`` instead); default: the ``DICODEC_OFFLINE`` environment variable.
+        decoder: generative mode: another DiT decoder released for the file's model (see
+            ``list_models``), e.g. ``"dit-ic-s-v1"`` to decode ``hp32-v3`` files as dicodec 0.3 did;
+            default: the one the zoo pairs with it.
 
     Raises:
         dicodec.DicodecError: any problem with the data; never a bare exception or a crash.
+        dicodec.ModelNotInstalled: the file's model is not installed and may not be downloaded.
     """
     from dicodec.bitstream import container
     from dicodec.codec import pipeline, registry
@@ -179,6 +195,7 @@ def decode(
             f"max_pixels={max_pixels}; pass max_pixels=None (CLI: --max-pixels 0) to decode it anyway"
         )
     entry = registry.get_entry(header.model)
+    pipeline.check_weights_hash(header, entry)  # before a model is loaded, let alone downloaded
     mode = decode_mode(entry.name, mode)
     if mode not in entry.decode_modes:
         raise UnavailableError(
@@ -186,17 +203,19 @@ def decode(
             f"(available: {', '.join(entry.decode_modes)}); no generative DiT decoder weights are shipped "
             "for it yet: use --mode fast"
         )
+    if decoder is not None and mode != "generative":
+        raise DicodecError(f"decoder={decoder!r} is for the generative mode, not {mode!r}")
     dev = _device(device)
-    codec = registry.load(entry.name, dev)
+    codec = registry.load(entry.name, dev, offline=offline)
     pipeline.check_model(header, entry, codec)
     decode_tile = None
     if mode == "generative":
         from dicodec.codec.generative import generative_decode
 
-        decoder = registry.load_generative(entry.name, dev)
+        dit = registry.load_generative(entry.name, dev, offline=offline, decoder=decoder)
 
         def decode_tile(strings, shape, coder):
-            return generative_decode(codec, decoder, strings, shape, header.quality, float(realism), coder)
+            return generative_decode(codec, dit, strings, shape, header.quality, float(realism), coder)
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -237,25 +256,114 @@ def inspect(data: bytes) -> dict[str, Any]:
 
 
 def list_models() -> list[dict[str, Any]]:
-    """Registered codec presets with their weight files, hashes, bitstream version and decode modes."""
-    from dicodec.codec import registry
+    """Every model: the zoo's released ones (codecs and DiT decoders, retired ones included) and any
+    registered by a script, each with where it is installed (``"package"``, ``"cache"``, ``"file"``,
+    ``"memory"``) or ``None`` when it is not."""
+    from dicodec.codec import model_store, registry, zoo
 
-    return [
-        {
-            "name": e.name,
-            "default": e.default,
-            "description": e.description,
-            "preset": e.preset,
-            "weights": e.weights.name if e.weights else None,
-            "sha256": e.sha256,
-            "bitstream_version": e.bitstream_version,
-            "decode_modes": list(e.decode_modes),
-        }
-        for e in registry.entries()
-    ]
+    rows = []
+    for m in zoo.models().values():
+        rows.append(
+            {
+                "name": m.name,
+                "kind": m.kind,
+                "default": m.default,
+                "status": m.status,
+                "installed": model_store.where(m),
+                "path": str(model_store.locate(m) or "") or None,
+                "description": m.description,
+                "preset": m.preset,
+                "weights": m.file,
+                "sha256": m.sha256,
+                "size": m.size,
+                "bitstream_version": m.bitstream_version if m.kind == "codec" else None,
+                "decode_modes": list(m.decode_modes) if m.kind == "codec" else [],
+                "paired_with": m.generative or m.codec or None,
+                "license": m.license,
+                "released": m.released,
+                "retired": m.retired or None,
+                "commit": m.commit,
+                "url": model_store.download_url(m),
+            }
+        )
+    for e in registry.entries():
+        if not e.from_zoo:
+            rows.append(
+                {
+                    "name": e.name,
+                    "kind": "codec",
+                    "default": e.default,
+                    "status": "registered",
+                    "installed": "file" if e.weights else "memory",
+                    "path": str(e.weights) if e.weights else None,
+                    "description": e.description,
+                    "preset": e.preset,
+                    "weights": e.weights.name if e.weights else None,
+                    "sha256": e.sha256,
+                    "bitstream_version": e.bitstream_version,
+                    "decode_modes": list(e.decode_modes),
+                }
+            )
+    return rows
 
 
-def load_codec(name: str | None = None, *, device: str = "auto", dtype: Any = None) -> Any:
+def fetch_model(
+    name: str, *, url: str | None = None, with_decoder: bool = True, progress: bool = True
+) -> list[dict[str, Any]]:
+    """Download a released model into the cache (no-op for one already installed).
+
+    Args:
+        name: a zoo name (``dicodec.list_models()``), codec or DiT decoder.
+        url: base URL of the release assets; default ``DICODEC_MODEL_URL``, else the zoo's.
+        with_decoder: for a codec, its paired DiT decoder too (what ``mode="auto"`` decodes with).
+        progress: a progress bar on stderr.
+
+    Returns:
+        One ``{"name", "path", "fetched"}`` record per file, ``fetched`` false when it was installed.
+
+    Raises:
+        UnknownModel: ``name`` is not in the zoo.
+        ModelNotInstalled: offline, or no download location is set.
+        DownloadError, WeightsMismatch: the download failed; nothing half-written is installed.
+    """
+    from dicodec.codec import model_store, zoo
+    from dicodec.errors import UnknownModel
+
+    models = zoo.models()
+    if name not in models:
+        raise UnknownModel(f"{name!r} is not a released model (see 'dicodec models')")
+    wanted = [models[name]]
+    if with_decoder and models[name].generative:
+        wanted.append(models[models[name].generative])
+    out = []
+    for m in wanted:
+        path = model_store.locate(m)
+        fetched = path is None
+        if fetched:
+            path = model_store.fetch(m, url=url, progress=progress)
+        out.append({"name": m.name, "path": str(path), "fetched": fetched})
+    return out
+
+
+def add_model(path: str) -> dict[str, Any]:
+    """Install a local copy of a released weights file (air-gapped machines), found by its sha256.
+
+    Returns:
+        ``{"name", "path", "added"}``: the zoo name, where it is installed, and whether it was copied
+        now (false: it was installed already).
+
+    Raises:
+        ModelNotInstalled: the file's hash is not in the zoo (another or a damaged file).
+    """
+    from dicodec.codec import model_store
+
+    model, installed, added = model_store.add(path)
+    return {"name": model.name, "path": str(installed), "added": added}
+
+
+def load_codec(
+    name: str | None = None, *, device: str = "auto", dtype: Any = None, offline: bool | None = None
+) -> Any:
     """Load a codec (a ``torch.nn.Module`` with ``compress``/``decompress``) for repeated use.
 
     The module is cached per (name, device); ``dtype`` (e.g. ``torch.float16``) casts the synthesis
@@ -263,10 +371,10 @@ def load_codec(name: str | None = None, *, device: str = "auto", dtype: Any = No
     """
     from dicodec.codec import registry
 
-    codec = registry.load(name, _device(device))
+    codec = registry.load(name, _device(device), offline=offline)
     if dtype is not None:
         codec.synthesis.to(dtype)
     return codec
 
 
-__all__ = ["encode", "decode", "inspect", "list_models", "load_codec"]
+__all__ = ["encode", "decode", "inspect", "list_models", "fetch_model", "add_model", "load_codec"]

@@ -48,6 +48,17 @@ class WeightsMismatch(ModelError):
     """The weights file's hash differs from the one the registry or the bitstream expects."""
 
 
+class ModelNotInstalled(ModelError):
+    """A released model's weights are not installed and may not or cannot be downloaded now.
+
+    The message says in one line how to install them (``dicodec models fetch`` / ``models add``).
+    """
+
+
+class DownloadError(ModelError):
+    """Fetching weights failed: server unreachable, HTTP error, or the transfer kept breaking off."""
+
+
 class ImageError(DicodecError):
     """An input image cannot be read or has an unsupported layout."""
 
@@ -67,6 +78,8 @@ __all__ = [
     "ModelError",
     "UnknownModel",
     "WeightsMismatch",
+    "ModelNotInstalled",
+    "DownloadError",
     "ImageError",
     "UnavailableError",
 ]

@@ -67,3 +67,130 @@ def generative_model(tiny_codec):
     registry.register_codec(entry, tiny_codec, generative=decoder.eval())
     yield entry.name
     registry.unregister_codec(entry.name)
+
+
+# ----------------------------------------------------------------------------------------------
+# The model zoo: a temporary cache home, a tiny released model, and a local HTTP server for it
+# ----------------------------------------------------------------------------------------------
+
+
+@pytest.fixture()
+def dicodec_home(tmp_path, monkeypatch) -> Path:
+    """An empty cache home for one test, online, with no download location configured."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("DICODEC_HOME", str(home))
+    for name in ("DICODEC_OFFLINE", "DICODEC_MODEL_URL"):
+        monkeypatch.delenv(name, raising=False)
+    return home
+
+
+@pytest.fixture()
+def tiny_release(tiny_codec, tmp_path, monkeypatch):
+    """The tiny codec as a released zoo model ``tiny-zoo-v1``, not installed; its file is in ``assets/``.
+
+    Yields ``(ZooModel, assets folder)``. The zoo gains the entry and the registry a zoo entry for it
+    (weights found or fetched through the model store) for this test only.
+    """
+    from dicodec.codec import zoo
+    from dicodec.codec.weights_io import save_codec, sha256_file
+
+    assets = tmp_path / "assets"
+    assets.mkdir()
+    path = assets / "tiny-zoo-v1.safetensors"
+    save_codec(tiny_codec, path, "tiny-zoo-v1")
+    model = zoo.ZooModel(
+        name="tiny-zoo-v1",
+        kind="codec",
+        preset="tiny",
+        file=path.name,
+        sha256=sha256_file(path),
+        size=path.stat().st_size,
+        license="Apache-2.0",
+        released="0.0.1",
+        commit="0" * 40,
+        retired="0.0.2",
+        bitstream_version="3.0",
+    )
+    catalogue = {**zoo.models(), model.name: model}
+    monkeypatch.setattr(zoo, "models", lambda: catalogue)
+    entry = registry.ModelEntry(
+        name=model.name,
+        preset="tiny",
+        weights=None,
+        sha256=model.sha256,
+        bitstream_version="3.0",
+        from_zoo=True,
+    )
+    registry.register_codec(entry)
+    yield model, assets
+    registry.unregister_codec(model.name)
+
+
+class ModelServer:
+    """``http.server`` on 127.0.0.1 (ephemeral port) serving a folder, with HTTP Range support and
+    switchable faults: ``truncate`` (send the headers of the whole rest, then only ``truncate`` bytes
+    and close) for the next ``truncate_times`` requests, ``ignore_range``, ``status`` (answer every
+    request with this HTTP error). ``requests`` logs ``(path, Range header)``."""
+
+    def __init__(self, root: Path):
+        import http.server
+        import threading
+
+        self.root = root
+        self.requests: list[tuple[str, str | None]] = []
+        self.truncate = 0
+        self.truncate_times = 0
+        self.ignore_range = False
+        self.status = 0
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 - http.server's naming
+                server.requests.append((self.path, self.headers.get("Range")))
+                if server.status:
+                    self.send_error(server.status)
+                    return
+                path = server.root / self.path.lstrip("/")
+                if not path.is_file():
+                    self.send_error(404)
+                    return
+                body = path.read_bytes()
+                start = 0
+                wanted = self.headers.get("Range")
+                if wanted and not server.ignore_range:
+                    start = int(wanted.removeprefix("bytes=").split("-")[0])
+                    if start >= len(body):
+                        self.send_error(416)
+                        return
+                    self.send_response(206)
+                    self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
+                else:
+                    self.send_response(200)
+                rest = body[start:]
+                self.send_header("Content-Length", str(len(rest)))
+                self.end_headers()
+                if server.truncate_times:
+                    server.truncate_times -= 1
+                    rest = rest[: server.truncate]
+                    self.close_connection = True
+                self.wfile.write(rest)
+
+            def log_message(self, *args):  # keep the test output clean
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture()
+def model_server(tiny_release):
+    """A :class:`ModelServer` serving the tiny release's assets folder."""
+    server = ModelServer(tiny_release[1])
+    yield server
+    server.close()

@@ -104,21 +104,32 @@ class FakeAPI:
         return [
             {
                 "name": "fake-f32c32",
+                "kind": "codec",
                 "default": True,
+                "status": "default",
+                "installed": "package",
                 "description": "A fake preset for tests.",
                 "weights": "fake.safetensors",
                 "sha256": "cd" * 32,
+                "size": 33_400_000,
                 "bitstream_version": 1,
                 "decode_modes": ["fast", "generative"],
+                "paired_with": "fake-dit",
             },
             {
                 "name": "fake-tiny",
+                "kind": "codec",
                 "default": False,
+                "status": "retired",
+                "retired": "0.2.0",
+                "installed": None,
                 "description": "Smaller.",
                 "weights": "tiny.safetensors",
                 "sha256": "ef" * 32,
+                "size": 950,
                 "bitstream_version": 1,
                 "decode_modes": ["fast"],
+                "paired_with": None,
             },
         ]
 
@@ -540,9 +551,9 @@ class TestModels:
         result = run("models")
         assert result.exit_code == 0
         lines = result.stdout.splitlines()
-        assert lines[0].split() == ["NAME", "DEFAULT", "FORMAT", "DECODE", "MODES", "DESCRIPTION"]
-        assert re.match(r"fake-f32c32\s+yes\s+1\s+fast,generative\s+A fake preset", lines[1])
-        assert re.match(r"fake-tiny\s+1\s+fast\s+Smaller\.", lines[2])
+        assert lines[0].split() == ["NAME", "KIND", "STATUS", "INSTALLED", "FORMAT", "SIZE", "WITH"]
+        assert re.fullmatch(r"fake-f32c32\s+codec\s+default\s+package\s+1\s+33\.4 MB\s+fake-dit", lines[1])
+        assert re.fullmatch(r"fake-tiny\s+codec\s+retired 0\.2\.0\s+no\s+1\s+950 B", lines[2])
 
     def test_empty_registry(self, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setattr(dicodec.api, "list_models", lambda: [])

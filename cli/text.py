@@ -1,0 +1,35 @@
+"""Plain-text formatting shared by the commands: sizes, versions, aligned tables."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+
+def human_size(n: int) -> str:
+    """Decimal units (1 KB = 1000 bytes), as file managers and ``ls -h --si`` show them."""
+    if n < 1000:
+        return f"{n} B"
+    value = float(n)
+    units = ("KB", "MB", "GB")
+    for i, unit in enumerate(units):
+        value /= 1000
+        if value < 1000 or i == len(units) - 1:
+            return f"{value:.1f} {unit}"
+    raise AssertionError("unreachable")
+
+
+def version_text(v: Any) -> str:
+    if isinstance(v, (tuple, list)):
+        return ".".join(str(x) for x in v)
+    return str(v)
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    """Left-aligned columns two spaces apart; the last column is not padded (it may be long)."""
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
+    lines = []
+    for row in [header, *rows]:
+        cells = [c.ljust(w) for c, w in zip(row[:-1], widths, strict=True)]
+        lines.append("  ".join([*cells, row[-1]]).rstrip())
+    return lines
