@@ -23,7 +23,7 @@ from dicodec.errors import (
     WeightsMismatch,
 )
 
-__version__ = "0.7.0"
+__version__ = "0.8.0"
 
 __all__ = [
     "encode",

@@ -80,7 +80,7 @@ class TestRoundTrip:
 
     def test_inspect(self, small):
         info = dicodec.inspect(dicodec.encode(small, quality=40, device="cpu"))
-        assert info["model"] == "hp32-v6" and (info["width"], info["height"], info["quality"]) == (
+        assert info["model"] == "hp32-v7" and (info["width"], info["height"], info["quality"]) == (
             256,
             192,
             40,
@@ -89,7 +89,7 @@ class TestRoundTrip:
 
     def test_list_models_has_default(self):
         models = dicodec.list_models()
-        assert [m["name"] for m in models if m["default"]] == ["hp32-v6"]
+        assert [m["name"] for m in models if m["default"]] == ["hp32-v7"]
 
 
 class TestErrors:

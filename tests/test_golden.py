@@ -33,22 +33,22 @@ from dicodec.codec import model_store, pipeline, registry, zoo
 GOLDEN = Path(__file__).with_name("golden")
 SAMPLE = Path(dicodec.__file__).with_name("samples") / "coffee.png"
 
-MODEL = "hp32-v6"  # the model the current goldens were written with
+MODEL = "hp32-v7"  # the model the current goldens were written with
 # name -> (quality, tile size, crop (top, left, h, w) of the sample or None, format version)
 CASES = {
-    "coffee_hp32-v6_q10": (10, 2048, None, "3.0"),
-    "coffee_hp32-v6_q80": (80, 2048, None, "3.0"),
-    "coffee_crop_hp32-v6_q50_tiles128": (50, 128, (40, 60, 300, 200), "3.0"),
+    "coffee_hp32-v7_q10": (10, 2048, None, "3.0"),
+    "coffee_hp32-v7_q80": (80, 2048, None, "3.0"),
+    "coffee_crop_hp32-v7_q50_tiles128": (50, 128, (40, 60, 300, 200), "3.0"),
     # 2.0 (CompressAI's rANS, docs/bitstream.md section 8.1) is still read: the same latents as 3.0
-    "coffee_hp32-v6_q10_v2": (10, 2048, None, "2.0"),
+    "coffee_hp32-v7_q10_v2": (10, 2048, None, "2.0"),
 }
 
 LATENT_SHA256 = {
-    "coffee_hp32-v6_q10": "b673fb701e57c295ebc1baca32b7dbcc86ce81920b04bb1da0a16891d525c858",  # 878 bytes
-    "coffee_hp32-v6_q80": "532e8efe6d2d659c1213fe3051fbab1dde0f47ccec342c14f50c6348b3ec4fad",  # 10204 bytes
-    "coffee_crop_hp32-v6_q50_tiles128": "7d05e0b6eb02526000dad4cb3a6675baceb8d0ae76ed0b35126d42ffd448338f",
-    # the 3.0 digest: the entropy coder differs, the latents do not (898 bytes against 878)
-    "coffee_hp32-v6_q10_v2": "b673fb701e57c295ebc1baca32b7dbcc86ce81920b04bb1da0a16891d525c858",
+    "coffee_hp32-v7_q10": "f17e0b74b8251e10a1d4bd575f5c0fc6e9becf43bb65ed5d3d0249e4b517e6d0",  # 786 bytes
+    "coffee_hp32-v7_q80": "a24bf3d181aeb78e36af458c47f4b7d78710f979c4604ad178e012838b7a3a28",  # 11139 bytes
+    "coffee_crop_hp32-v7_q50_tiles128": "e5396ef594b5b4816e27b79387516e14fe9bb464cc14e6a1dc50d4edf499a168",
+    # the 3.0 digest: the entropy coder differs, the latents do not (802 bytes against 786)
+    "coffee_hp32-v7_q10_v2": "f17e0b74b8251e10a1d4bd575f5c0fc6e9becf43bb65ed5d3d0249e4b517e6d0",
 }
 
 # Files written by the releases that shipped a model that is now retired:
@@ -56,7 +56,7 @@ LATENT_SHA256 = {
 #          {(mode, DiT decoder or None for the zoo's pairing): sha256 of the release's decoded pixels})
 # Pixels: hp32-v1 decoded by 0.1.0 (856899e), hp32-v2 by 0.2.0 (fceccc6; the 1.0 file also by 2e0fcb4),
 # hp32-v3 by 0.4.0 (1947165) with dit-ic-s-v2 and by 0.3.0 (1ce533f) with dit-ic-s-v1, hp32-v4 by 0.5.0
-# (23e80fe), hp32-v5 by 0.6.0 (9f0fa02). The full-image files are each release's own goldens; their
+# (23e80fe), hp32-v5 by 0.6.0 (9f0fa02), hp32-v6 by 0.7.0 (fd04400; its files were 0.7's goldens). The full-image files are each release's own goldens; their
 # latent digests are the ones that release pinned, and its stored reference PNG has the fast digest.
 RETIRED = {
     "retired_hp32-v1_q10": (
@@ -121,6 +121,34 @@ RETIRED = {
         {
             ("fast", None): "a6667226e0fb198f8dff36e2d8c634617eaa913408004a35915d9cbeea7c78d9",
             ("generative", None): "17672eb97b176f26509d985797fc46355c25096483cc10d279d371c9ac18f434",
+        },
+    ),
+    "retired_hp32-v6_q10": (
+        "hp32-v6", "0.7.0", "3.0", "b673fb701e57c295ebc1baca32b7dbcc86ce81920b04bb1da0a16891d525c858",
+        {
+            ("fast", None): "47809e4ed40ec9443815f3e8e8a1053a0cbede82cd3b19922a37fe228648e802",
+            ("generative", None): "04db8e0b99b8c870322913a7388de3c1341aeecbfb04cab48502b84d945fb11c",
+        },
+    ),
+    "retired_hp32-v6_q80": (
+        "hp32-v6", "0.7.0", "3.0", "532e8efe6d2d659c1213fe3051fbab1dde0f47ccec342c14f50c6348b3ec4fad",
+        {
+            ("fast", None): "5ae2ef3db2415f478e98da86e9aa49c4e07edcf1ea65870cf74bdf9ddf0ae58d",
+            ("generative", None): "7c05575ce460eb2c3a4da35c908da4ee97576d6640233746faf10fbc2fac90a6",
+        },
+    ),
+    "retired_hp32-v6_crop_q50_tiles128": (
+        "hp32-v6", "0.7.0", "3.0", "7d05e0b6eb02526000dad4cb3a6675baceb8d0ae76ed0b35126d42ffd448338f",
+        {
+            ("fast", None): "24685a2b7aea533e66a2e808e89f16ce068fe638cceb244b8745f6a5ba0dd625",
+            ("generative", None): "d3840c0688e496f4b19d08d586366f12bda2d73e4bc12bd31f3af227a187e93f",
+        },
+    ),
+    "retired_hp32-v6_q10_v2": (  # 0.7.0's writer in format 2.0 (its goldens): the 3.0 file's latents
+        "hp32-v6", "0.7.0", "2.0", "b673fb701e57c295ebc1baca32b7dbcc86ce81920b04bb1da0a16891d525c858",
+        {
+            ("fast", None): "47809e4ed40ec9443815f3e8e8a1053a0cbede82cd3b19922a37fe228648e802",
+            ("generative", None): "04db8e0b99b8c870322913a7388de3c1341aeecbfb04cab48502b84d945fb11c",
         },
     ),
 }  # fmt: skip
