@@ -12,7 +12,7 @@
 #
 # CONFIG (default hp32g), NAME, SCHEDULE_MINUTES (cosine length, default 14), MINUTES (training time of
 # the run, default SCHEDULE_MINUTES), VAL (selection folder, default .carry/select), EXTRA (more
-# training options). Shards are folders with photo/ and graphics/ subfolders (scripts/make_mix_pack.py).
+# training options). Shards are folders with photo/ and graphics/ subfolders (dicodec data mix-pack).
 set -euo pipefail
 phase=${1:?usage: gpu_long_run.sh stage DIR [INIT] | throughput | start | wait SECONDS | export}
 stage=/tmp/stage

@@ -8,7 +8,7 @@
 # VAL names a folder of images outside the training set (and outside what the model card reports):
 # every checkpoint is scored on it and the best one so far, /tmp/run/best.pt, is what gets exported.
 # Needs: .whl/ (compressai, pytorch-msssim cp312 wheels: scripts/gpu_prepare.sh) and a training pack
-# (scripts/prepare_data.py; PACK=folder, with photo/ and graphics/ subfolders for the hp32b mix).
+# (dicodec data prepare; PACK=folder, with photo/ and graphics/ subfolders for the hp32b mix).
 # Results go to $OUT: the exported EMA weights (split in 15 MB parts), logs as JSON lines, a quick
 # real-coding RD check on EVAL and scripts/scale_probe.py's log-scale ranges on EVAL at quality 0.
 # Every slice runs MINUTES of training; the learning rate anneals over

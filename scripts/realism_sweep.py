@@ -9,7 +9,7 @@ would. Per row: bpp, PSNR-RGB, the gradient-energy ratio (decoded / source luma;
 texture) and NIQE as the eval suite computes it (``None`` where it is undefined, short side <= 193 px).
 The printed means take NIQE only over images no ``--niqe-exclude`` pattern matches (gray texture crops
 score 20-40 and drown the photos). Use images outside the reported evaluation set
-(``scripts/make_selection_set.py``): this sets a default.
+(``dicodec data selection-set``): this sets a default.
 """
 
 from __future__ import annotations
