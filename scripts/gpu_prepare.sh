@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
 # Prepare what a GPU training run carries: cp312 wheels of packages the GPU image lacks, and the data pack.
+# Job: the wheels every gpu_*.sh installs from, and the default data pack if there is none yet.
+# When: here (with network), before the first device call of a session.
+# Output: .whl/ (cp312 wheels, niqe_image_params.mat), data/ (dicodec data prepare --out data).
 set -euo pipefail
 mkdir -p .whl
 python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \

@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
 # Train a codec preset on a GPU machine with no network (run from the repo root there).
+# Job: one codec training run in device calls of at most 10 minutes (slices), then its export and checks.
+# When: training a codec preset that fits one pack carried with the tree; larger packs: gpu_long_run.sh.
+# Output: $OUT: weights in 15 MB parts, train/val logs, rd_quick.txt, scale_probe.txt.
 #
 #   CONFIG=hp32b NAME=hp32-v2 INIT=codec/weights/hp32-v1.safetensors bash scripts/gpu_train.sh first
 #   CONFIG=hp32b NAME=hp32-v2 bash scripts/gpu_train.sh resume   # same machine: /tmp/run/ckpt.pt
