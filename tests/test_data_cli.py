@@ -153,7 +153,7 @@ class TestPrepare:
         assert result.exit_code == 0, result.output
         m = json.loads((out / "manifest.json").read_text())
         assert copy.read_bytes() == (out / "manifest.json").read_bytes()
-        assert m["generator"] == "scripts/prepare_data.py"
+        assert m["generator"] == "dicodec data prepare"
         kinds = {d["id"]: (d["kind"], d["split"], d["license"]) for d in m["images"]}
         assert kinds == {
             "dicodec-test-wallpapers/Forest": ("photo", "train", "CC0-1.0"),

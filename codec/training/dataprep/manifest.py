@@ -12,7 +12,7 @@ from .scan import MIN_PIXELS, PACKAGE_MIN_PIXELS, Candidate
 from .split import EVAL_HR_MAX_LONG_SIDE
 
 MANIFEST_VERSION = 1
-GENERATOR = "scripts/prepare_data.py"
+GENERATOR = "dicodec data prepare"
 RULE = "never train on eval/ or eval_hr/ images (split != 'train')"
 
 
