@@ -18,6 +18,7 @@ from PIL import Image, JpegImagePlugin
 
 from dicodec.codec.training.dataprep import (
     classify,
+    contact_sheet,
     dedupe,
     licenses,
     manifest,
@@ -557,3 +558,17 @@ class TestMixPack:
         (packdir / "c.jpg").unlink()
         with pytest.raises(DataError, match="c.jpg is missing"):
             mix_pack.write_mix_pack(packdir, manifest_file, tmp_path / "again", graphics_bytes=100)
+
+
+def test_contact_sheet_pairs_every_kind_of_duplicate_with_the_image_that_stays(tmp_path):
+    """Exact copies ("same file as") and near-duplicates are both drawn beside the image that stays."""
+    ids = ("p/a", "p/b", "p/c")
+    kept = [cand(f"{i}.jpg", 320, 200, id=i, kind="photo", features={"flat": 0.1}) for i in ids[:1]]
+    previews = {i: smooth_image(n) for n, i in enumerate(ids)}
+    dups = [
+        (cand("b.jpg", 320, 200, id="p/b"), "same file as p/a"),
+        (cand("c.jpg", 320, 200, id="p/c"), "near-duplicate of p/a (thumb MAD 3.0, corr 0.990)"),
+    ]
+    contact_sheet.write_contact_sheets(tmp_path, kept, dups, previews, eval_hr_ids=set())
+    with Image.open(tmp_path / "contact_sheet_dropped.png") as im:
+        assert im.size == (4 * 240, 1 * (240 + 32))  # two pairs in one row of four cells

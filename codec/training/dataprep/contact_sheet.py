@@ -4,12 +4,16 @@
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
 from .classify import KIND_OVERRIDES
 from .scan import Candidate
+
+# The image a duplicate was dropped for, named in the reason dedupe() gives.
+_TWIN = re.compile(r"(?:same file as|near-duplicate of) (\S+)")
 
 
 def contact_sheet(items: list[tuple[Image.Image, str]], path: Path, cols: int = 8, cell: int = 240) -> None:
@@ -38,7 +42,7 @@ def write_contact_sheets(
     overrides: dict[str, str] = KIND_OVERRIDES,
 ) -> None:
     """``contact_sheet.png``: every kept image with kind (``*`` = override), flat share and split;
-    ``contact_sheet_dropped.png``: each near-duplicate beside the image that stays."""
+    ``contact_sheet_dropped.png``: each dropped duplicate beside the image that stays."""
 
     def caption(c: Candidate) -> str:
         alias, name = c.id.split("/", 1)
@@ -47,9 +51,9 @@ def write_contact_sheets(
         return f"{name}\n{alias} {c.kind}{mark} flat {c.features['flat']:.2f}{split}"
 
     contact_sheet([(previews[c.id], caption(c)) for c in kept], out / "contact_sheet.png")
-    pairs = []  # each dropped near-duplicate beside the image that stays
+    pairs = []
     for c, why in dups:
-        twin = why.split(" of ", 1)[1].split(" ")[0]
+        twin = _TWIN.search(why).group(1)
         if c.id in previews and twin in previews:
             pairs += [
                 (previews[c.id], f"{c.id}\ndropped duplicate"),
