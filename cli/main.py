@@ -88,7 +88,7 @@ class LazyCommand:
 LAZY_COMMANDS: dict[str, LazyCommand] = {
     "data": LazyCommand(
         "dicodec.codec.training.dataprep.cli:data_group",
-        "Build training data: the pack, held-out eval sets, mixes (docs/data.md).",
+        "Build training data from packaged images (pack, eval sets).",
     ),
     "eval": LazyCommand(
         "dicodec.eval.cli:eval_command", "Measure rate-distortion of dicodec and baselines.", extra="eval"

@@ -66,11 +66,8 @@ Examples:
     multiple=True,
     default=(),
     help="More packages to take photos from (not graphics), train split only; 'photos' names the "
-    "checked set "
-    + ",".join(EXTRA_PHOTO_PACKAGES)
-    + ", 'archived-photos' the photos inside "
-    + ",".join(ARCHIVED_PHOTO_PACKAGES)
-    + "'s archives. Default: none (the documented pack).",
+    "checked set (" + ", ".join(EXTRA_PHOTO_PACKAGES) + "), 'archived-photos' the photos kept inside "
+    "application archives (" + ", ".join(ARCHIVED_PHOTO_PACKAGES) + "). Default: none (the documented pack).",
 )
 @click.option(
     "--long-side",
