@@ -19,9 +19,9 @@ code  meaning
 
 No output file is left behind on any of these: outputs are written last, atomically.
 
-``eval``, ``eval-weights`` and ``train`` live in modules with heavy or optional dependencies, so they
-are registered lazily (:data:`LAZY_COMMANDS`): ``dicodec --help`` lists them without importing anything,
-and a missing module or dependency turns into a one-line error when the command is actually used.
+``data``, ``eval``, ``eval-weights`` and ``train`` live in modules with heavy or optional dependencies,
+so they are registered lazily (:data:`LAZY_COMMANDS`): ``dicodec --help`` lists them without importing
+anything, and a missing module or dependency turns into a one-line error when the command is actually used.
 """
 
 from __future__ import annotations
@@ -86,6 +86,10 @@ class LazyCommand:
 
 
 LAZY_COMMANDS: dict[str, LazyCommand] = {
+    "data": LazyCommand(
+        "dicodec.codec.training.dataprep.cli:data_group",
+        "Build training data from packaged images (pack, eval sets).",
+    ),
     "eval": LazyCommand(
         "dicodec.eval.cli:eval_command", "Measure rate-distortion of dicodec and baselines.", extra="eval"
     ),

@@ -1,5 +1,10 @@
 """Encode/decode speed and peak memory of the default codec at standard sizes.
 
+Question: how fast are encoding and decoding, and how much memory do they take, per device and size?
+When: after a change to the coding or decoding path, and for the speed tables of docs/models.md and
+docs/dit.md (on a GPU through ``scripts/gpu_bench.sh``).
+Output: a table on stdout; ``--json-out FILE`` writes every row as JSON.
+
     python scripts/bench.py [--devices cpu,cuda] [--sizes 768x512,1920x1080,2048x2048] [--repeats 3]
     python scripts/bench.py --mode generative [--untrained-decoder dit-ic-s]
 

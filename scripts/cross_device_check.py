@@ -1,5 +1,10 @@
 """Bit-exactness of entropy decoding across devices (run on a machine with a GPU).
 
+Question: does a latent entropy-coded on the GPU decode to the same integers on the CPU, and back?
+When: after any change to the integer entropy path, the coder or the weights format (the last run is
+recorded in docs/exact_entropy.md); needs a CUDA device.
+Output: counts on stdout and one JSON line.
+
     python scripts/cross_device_check.py WEIGHTS.safetensors IMAGES_DIR [--qualities 0,30,60,100]
 
 For every image and quality: encode on GPU, entropy-decode the latent on GPU and on CPU, and the same

@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
 # Keep a GPU device call under its 64 MiB transfer (docs/dit.md "Training on the GPU").
+# Job: take big tracked files out of a device call's transfer, and put them back before committing.
+# When: around device calls whose tree plus carried paths would pass 64 MiB.
+# Output: changes to the git index and .git/info/exclude (on/off); `size` prints the transfer size.
 #
 # The device tool copies tracked files plus untracked files git does not ignore, and the carried paths.
 # With both shipped weights files tracked the tree alone is over the limit, so a training session takes

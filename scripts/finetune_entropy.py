@@ -1,5 +1,11 @@
 """Repair and fine-tune only the entropy model of a released codec, with its transforms frozen.
 
+Job: repair a codec file whose entropy model has drifted, on the CPU, without retraining its transforms.
+When: ``scripts/scale_probe.py`` shows log-scales at the fixed-point limit or elements at the top table
+scales (how ``hp32-v5`` was made from ``hp32-v4``, docs/training.md).
+Output: the repaired weights (``--out``), its training log beside it (``OUT.log.json``), JSON lines on
+stdout.
+
     python scripts/finetune_entropy.py RELEASED.safetensors --data .carry/pack/photo \\
         --val-data .carry/select --out /tmp/hp32-v5.safetensors --name hp32-v5
 

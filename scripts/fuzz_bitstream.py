@@ -1,5 +1,10 @@
 """Fuzz the bitstream reader (or the whole decoder) with mutated valid files.
 
+Question: can any damaged file make the reader or the decoder fail other than with a DicodecError?
+When: after a change to the container format, its reader or the decoder (campaigns are recorded in
+docs/bitstream.md); the test suite runs a few hundred cases of the same code every time.
+Output: progress and a summary on stdout; failing inputs under ``--crash-dir``.
+
 Any exception that is not a ``dicodec.DicodecError`` is a failure: the case is printed with its seed
 and its bytes are saved under ``--crash-dir`` so it can be replayed with ``dicodec.bitstream.read``.
 The mutators live in :mod:`dicodec.bitstream.fuzz` so the test suite runs the same code.

@@ -3,6 +3,9 @@
 # device call can hold several; checkpoints stay in /tmp/dit on the warm machine between back-to-back
 # calls, and what a person needs comes back through $OUT (at most 8 files per call: big files are split
 # into 15 MB parts).
+# Job: train, compare and export the DiT-IC generative decoder (prior, one-step, GAN stages).
+# When: a new generative decoder, e.g. after a codec retrain (docs/dit.md); needs a GPU (or SIZE=tiny).
+# Output: $OUT: exported decoders in 15 MB parts, prior samples, comparison JSON per stage.
 #
 #   bash scripts/gpu_dit.sh prior            # flow-matching prior (DDP, PRIOR_MIN=7), sample grid, export
 #   bash scripts/gpu_dit.sh onestep          # the one-step decoder and its ablation variants, export base

@@ -3,6 +3,8 @@
 # --upgrade so that a warm machine picks up code changed since the last call, and sets the environment
 # of every run (NVLink multicast off, as the device notes ask; unbuffered logs). SKIP_INSTALL=1 skips the
 # installs.
+# When: sourced by every gpu_*.sh on the GPU machine, never run alone.
+# Output: packages in /tmp/site, the environment variables above.
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1 PYTHONUNBUFFERED=1
 if [ -z "${SKIP_INSTALL:-}" ]; then  # set when another script of the same call has just installed
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl

@@ -2,6 +2,9 @@
 # One codec training run that outlasts a device call, with more data than one call carries
 # (docs/training.md, "Long runs on one warm machine"). Run from the repository root on the GPU machine;
 # a warm machine keeps /tmp and background processes between back-to-back calls.
+# Job: stage pack shards over several calls, measure throughput, train in the background, export.
+# When: a codec run whose pack or training time does not fit one device call (the hp32g run).
+# Output: $OUT: throughput_*.jsonl, weights in 15 MB parts, train/val logs, scale_probe.txt.
 #
 #   bash scripts/gpu_long_run.sh stage .carry/packA [INIT]  # copy a pack shard (and the init weights)
 #   bash scripts/gpu_long_run.sh stage .carry/packB         # next call: the next shard
@@ -12,7 +15,7 @@
 #
 # CONFIG (default hp32g), NAME, SCHEDULE_MINUTES (cosine length, default 14), MINUTES (training time of
 # the run, default SCHEDULE_MINUTES), VAL (selection folder, default .carry/select), EXTRA (more
-# training options). Shards are folders with photo/ and graphics/ subfolders (scripts/make_mix_pack.py).
+# training options). Shards are folders with photo/ and graphics/ subfolders (dicodec data mix-pack).
 set -euo pipefail
 phase=${1:?usage: gpu_long_run.sh stage DIR [INIT] | throughput | start | wait SECONDS | export}
 stage=/tmp/stage

@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
 # Train a codec preset on a GPU machine with no network (run from the repo root there).
+# Job: one codec training run in device calls of at most 10 minutes (slices), then its export and checks.
+# When: training a codec preset that fits one pack carried with the tree; larger packs: gpu_long_run.sh.
+# Output: $OUT: weights in 15 MB parts, train/val logs, rd_quick.txt, scale_probe.txt.
 #
 #   CONFIG=hp32b NAME=hp32-v2 INIT=codec/weights/hp32-v1.safetensors bash scripts/gpu_train.sh first
 #   CONFIG=hp32b NAME=hp32-v2 bash scripts/gpu_train.sh resume   # same machine: /tmp/run/ckpt.pt
@@ -8,7 +11,7 @@
 # VAL names a folder of images outside the training set (and outside what the model card reports):
 # every checkpoint is scored on it and the best one so far, /tmp/run/best.pt, is what gets exported.
 # Needs: .whl/ (compressai, pytorch-msssim cp312 wheels: scripts/gpu_prepare.sh) and a training pack
-# (scripts/prepare_data.py; PACK=folder, with photo/ and graphics/ subfolders for the hp32b mix).
+# (dicodec data prepare; PACK=folder, with photo/ and graphics/ subfolders for the hp32b mix).
 # Results go to $OUT: the exported EMA weights (split in 15 MB parts), logs as JSON lines, a quick
 # real-coding RD check on EVAL and scripts/scale_probe.py's log-scale ranges on EVAL at quality 0.
 # Every slice runs MINUTES of training; the learning rate anneals over

@@ -1,5 +1,9 @@
 """Coding error of a codec's 32x latents per quality: what sets the DiT-IC decoder's ``t_s`` and ``knee``.
 
+Question: how large is the coding error of the latents per quality, in the DiT's units, so which ``t_s``?
+When: after every codec retrain, before training the DiT prior on it (docs/dit.md).
+Output: a markdown table and the matching ``t_s`` on stdout; ``--json-out FILE`` writes the rows.
+
 For random crops of a folder of images, compares the clean encoder latent with the decoded one (exact
 integer coding, no range coder) in the per-channel normalised units the DiT works in, and reports the
 coding scales relative to that, how well the synthesis does from each, and their cosine similarity.

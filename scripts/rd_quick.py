@@ -1,5 +1,10 @@
 """Quick real-coding rate-distortion check of a weights file (a training sanity check, not the eval suite).
 
+Question: what rate, PSNR and MS-SSIM does a candidate weights file reach with real entropy coding?
+When: on every training export (``scripts/gpu_train.sh`` runs it) and before comparing checkpoints;
+claims come from ``dicodec eval``.
+Output: means per quality on stdout and one JSON line.
+
     python scripts/rd_quick.py WEIGHTS.safetensors IMAGES_DIR [--qualities 0,25,50,75,100] [--device cuda]
 
 Encodes every image with true entropy coding at each quality, decodes it, and prints mean bpp, PSNR and

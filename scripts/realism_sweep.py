@@ -1,5 +1,9 @@
 """What the ``realism`` knob buys: PSNR, texture and NIQE of one bitstream decoded at several settings.
 
+Question: what does each ``--realism`` setting trade between PSNR, texture and NIQE?
+When: after a new generative decoder, to choose the default and the documented trade-off (docs/dit.md).
+Output: one row per image, quality and setting plus means on stdout; ``--json FILE`` writes the rows.
+
     python scripts/realism_sweep.py IMAGES_DIR [--model hp32-v6] [--qualities 0,20,40]
         [--realism 0,0.25,0.5,0.75,1] [--niqe-exclude 'skimage_*'] [--json rows.json]
 
@@ -9,7 +13,7 @@ would. Per row: bpp, PSNR-RGB, the gradient-energy ratio (decoded / source luma;
 texture) and NIQE as the eval suite computes it (``None`` where it is undefined, short side <= 193 px).
 The printed means take NIQE only over images no ``--niqe-exclude`` pattern matches (gray texture crops
 score 20-40 and drown the photos). Use images outside the reported evaluation set
-(``scripts/make_selection_set.py``): this sets a default.
+(``dicodec data selection-set``): this sets a default.
 """
 
 from __future__ import annotations

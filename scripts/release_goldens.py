@@ -1,5 +1,11 @@
 """Golden files of retired models, written and decoded by the release that shipped the model.
 
+Job: make and check the golden files that keep retired models decodable to their release's pixels.
+When: when a release changes the default model, so the previous one is retired (docs/models.md, "The
+model zoo").
+Output: ``pkg`` an importable copy of a release's sources, ``encode`` a ``.dic`` file, ``digest`` one
+JSON line per file on stdout.
+
 A file must decode forever to the pixels the release that wrote it produced. This script runs with
 *whatever* ``dicodec`` it imports, so it is run once with an old release's code on ``PYTHONPATH`` (to
 write a golden and record its pixels) and once with the current code (to check them):

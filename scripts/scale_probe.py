@@ -1,6 +1,10 @@
 """What the entropy model predicts on a folder of images: coded bytes per string and the range of the
 slice networks' log-scales, from the exact integer path the decoder runs.
 
+Question: has the entropy model's log-scale range drifted (the late rate blow-up) in this checkpoint?
+When: on every export before it ships (``scripts/gpu_train.sh`` and ``gpu_long_run.sh export`` run it).
+Output: a per-slice table on stdout; ``--json-out FILE`` writes the result.
+
     python scripts/scale_probe.py codec/weights/hp32-v6.safetensors .carry/select --quality 0
 
 Why: the late rate blow-up of long training runs (docs/training.md) shows as log-scales far outside

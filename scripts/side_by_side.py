@@ -1,5 +1,10 @@
 """Side-by-side crops of codecs at (nearly) the same bit rate, as a labelled PNG for docs/results.
 
+Question: what do dicodec's decodes and the baselines look like at the same bit rate?
+When: after a model or decoder changes, for the figures in docs/results cited by docs/dit.md and the
+README.
+Output: one labelled PNG (``--out``).
+
 For every image, each codec's quality parameter is searched (bisection; bpp grows with quality) for the
 largest rate that stays at or under ``--bpp`` (the lowest quality when even that is over: the label says
 the rate each tile really has); the same crop of the source and of every decode is put in

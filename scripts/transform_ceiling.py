@@ -1,5 +1,10 @@
 """Fidelity ceiling of a codec's transforms: synthesis(analysis(x)) with no quantisation at all.
 
+Question: how good can a decode get with no quantisation, i.e. do the transforms or the entropy model
+hold the codec back?
+When: after training a codec with new transforms, before more rate-modelling work (docs/models.md).
+Output: per-image rows and means on stdout; ``--json FILE`` writes them.
+
     python scripts/transform_ceiling.py IMAGES_DIR [--model hp32-v6] [--device cpu] [--json out.json]
 
 No entropy model can make a decode better than its synthesis transform rendering the *unquantised*

@@ -1,7 +1,7 @@
 """Images stored inside application resource archives, read without the applications.
 
 Two Debian packages ship camera photos only inside archives of their own format, so the data
-preparation (``scripts/prepare_data.py``) reads those archives directly:
+preparation (``dicodec data prepare``) reads those archives directly:
 
 * **Qt resource files** (``.rcc``, GCompris): ``"qres"``, then four big-endian u32 fields (format
   version, offsets of the tree, data and name sections; version 3 adds a flags word). The tree is an
