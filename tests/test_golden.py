@@ -56,8 +56,9 @@ LATENT_SHA256 = {
 #          {(mode, DiT decoder or None for the zoo's pairing): sha256 of the release's decoded pixels})
 # Pixels: hp32-v1 decoded by 0.1.0 (856899e), hp32-v2 by 0.2.0 (fceccc6; the 1.0 file also by 2e0fcb4),
 # hp32-v3 by 0.4.0 (1947165) with dit-ic-s-v2 and by 0.3.0 (1ce533f) with dit-ic-s-v1, hp32-v4 by 0.5.0
-# (23e80fe), hp32-v5 by 0.6.0 (9f0fa02), hp32-v6 by 0.7.0 (fd04400; its files were 0.7's goldens). The full-image files are each release's own goldens; their
-# latent digests are the ones that release pinned, and its stored reference PNG has the fast digest.
+# (23e80fe), hp32-v5 by 0.6.0 (9f0fa02), hp32-v6 by 0.7.0 (fd04400; its files were 0.7's goldens). The
+# full-image files are each release's own goldens; their latent digests are the ones that release
+# pinned, and (up to hp32-v5) its stored reference PNG has the fast digest.
 RETIRED = {
     "retired_hp32-v1_q10": (
         "hp32-v1", "0.1.0", "1.0", "764ddbc14a0a181da3ac12391d8809822a3a2fcc3f9d7c6abd9131a05cb27d98",
