@@ -149,3 +149,21 @@ def test_fuzzed_files_only_raise_dicodec_errors():
     lines: list[str] = []
     result = run_fuzz(60, 3, lambda data: dicodec.decode(data, device="cpu"), [seed_file], log=lines.append)
     assert result.failures == [], lines
+
+
+def test_load_codec_dtype_leaves_the_decoding_module_alone(tiny_model_name):
+    """``load_codec(dtype=...)`` gives a cast copy: it used to cast the module ``registry.load`` caches,
+    so every later ``decode(mode="fast")`` in the process ran the synthesis in fp16 and stopped
+    matching the golden files."""
+    from dicodec.codec import registry
+
+    image = np.asarray(SAMPLE.convert("RGB"))[:64, :96].copy()
+    data = dicodec.encode(image, quality=50, model=tiny_model_name, device="cpu")
+    before = dicodec.decode(data, mode="fast", device="cpu")
+    half = dicodec.load_codec(tiny_model_name, device="cpu", dtype=torch.float16)
+    assert next(half.synthesis.parameters()).dtype == torch.float16
+    cached = registry.load(tiny_model_name, "cpu")
+    assert next(cached.synthesis.parameters()).dtype == torch.float32
+    np.testing.assert_array_equal(dicodec.decode(data, mode="fast", device="cpu"), before)
+    assert half is not cached
+    assert dicodec.load_codec(tiny_model_name, device="cpu") is cached  # no dtype: the cached module
