@@ -8,7 +8,7 @@ gpus=$(python3 -c 'import torch; print(torch.cuda.device_count())')
 source scripts/gpu_env.sh
 src=$PWD
 cd /tmp
-common=(-m dicodec.codec.train --data "$src/${PACK:-data/pack}" --max-minutes "$minutes" --log-every 20 --seed 0)
+common=(-m dicodec.codec.training.train --data "$src/${PACK:-data/pack}" --max-minutes "$minutes" --log-every 20 --seed 0)
 rm -rf /tmp/scale1 /tmp/scaleN
 python3 "${common[@]}" --out /tmp/scale1 --batch-size "$global" | tail -n 1
 torchrun --standalone --nproc_per_node "$gpus" "${common[@]}" --out /tmp/scaleN --batch-size $((global / gpus)) | tail -n 1

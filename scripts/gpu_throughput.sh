@@ -10,7 +10,7 @@ gpus=$(python3 -c 'import torch; print(torch.cuda.device_count())')
 source scripts/gpu_env.sh
 src=$PWD
 cd /tmp
-common=(-m dicodec.codec.train --config hp32b --data "$src/${PACK:-data/pack}" --max-minutes "$minutes"
+common=(-m dicodec.codec.training.train --config hp32b --data "$src/${PACK:-data/pack}" --max-minutes "$minutes"
   --log-every 20 --seed 0 --init "$src/codec/weights/hp32-v6.safetensors")
 variants=(
   "b16:--batch-size 16"

@@ -17,10 +17,10 @@ import click
 import torch
 import torch.nn.functional as F
 
-from dicodec.codec.data import CropSampler
 from dicodec.codec.generative import codec_latents
 from dicodec.codec.model import quality_to_level
-from dicodec.codec.train_dit import load_frozen_codec
+from dicodec.codec.training.data import CropSampler
+from dicodec.codec.training.train_dit import load_frozen_codec
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:

@@ -19,7 +19,7 @@ from pytorch_msssim import ms_ssim
 
 import dicodec
 from dicodec.codec import registry
-from dicodec.codec.data import list_images, load_rgb
+from dicodec.codec.training.data import list_images, load_rgb
 
 
 @click.command()

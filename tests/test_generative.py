@@ -284,7 +284,7 @@ def read_log(out: Path) -> list[dict]:
 
 @pytest.mark.slow
 def test_tiny_stages_run_end_to_end(image_folder, tmp_path):
-    from dicodec.codec.train_dit import TRAIN_PRESETS, cli, export, main
+    from dicodec.codec.training.train_dit import TRAIN_PRESETS, cli, export, main
 
     small = dict(data=str(image_folder), crop=64, batch_size=2, steps=4, log_every=2, device="cpu")
     prior = replace(TRAIN_PRESETS["prior-tiny"], out=str(tmp_path / "prior"), **small)
@@ -334,7 +334,7 @@ def test_tiny_stages_run_end_to_end(image_folder, tmp_path):
 
 
 def test_train_cli_parses_and_runs_a_step(image_folder, tmp_path):
-    from dicodec.codec.train_dit import cli
+    from dicodec.codec.training.train_dit import cli
 
     args = ["train", "--config", "prior-tiny", "--data", str(image_folder), "--out", str(tmp_path / "p"),
             "--steps", "1", "--crop", "64", "--batch-size", "1", "--log-every", "1", "--device", "cpu",
@@ -355,7 +355,7 @@ def test_two_process_gloo_ddp_stages(image_folder, tmp_path):
     common = ["--data", str(image_folder), "--device", "cpu", "--crop", "64", "--batch-size", "2",
               "--steps", "4", "--log-every", "2"]  # fmt: skip
     run = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "dicodec.codec.train_dit", "train"]  # fmt: skip
+           "-m", "dicodec.codec.training.train_dit", "train"]  # fmt: skip
     prior, gan = tmp_path / "prior", tmp_path / "gan"
     subprocess.run([*run, "--config", "prior-tiny", "--out", str(prior), *common], check=True, env=env,
                    capture_output=True, timeout=300)  # fmt: skip
@@ -368,7 +368,7 @@ def test_two_process_gloo_ddp_stages(image_folder, tmp_path):
 def test_gan_stage_goes_on_from_an_exported_decoder_file(image_folder, tmp_path):
     """A released decoder (fp16 safetensors) can start the GAN stage, with a fresh discriminator and
     feature matching, and no prior checkpoint at hand (``w_distill`` 0)."""
-    from dicodec.codec.train_dit import TRAIN_PRESETS, load_frozen_codec, load_init, main
+    from dicodec.codec.training.train_dit import TRAIN_PRESETS, load_frozen_codec, load_init, main
 
     codec = load_frozen_codec("preset:tiny", torch.device("cpu"))
     released = tiny_decoder(synthesis_channels=codec.config.channels)

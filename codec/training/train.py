@@ -2,9 +2,9 @@
 
 One process per GPU under ``torchrun`` (DDP), or a single process on one GPU or the CPU::
 
-    python -m dicodec.codec.train --preset hp32 --data data/pack --out runs/hp32 --max-minutes 9
-    torchrun --nproc_per_node 2 -m dicodec.codec.train --preset hp32 --data data/pack --out runs/hp32
-    python -m dicodec.codec.train --preset tiny --data tests/data --out /tmp/tiny --steps 50
+    python -m dicodec.codec.training.train --preset hp32 --data data/pack --out runs/hp32 --max-minutes 9
+    torchrun --nproc_per_node 2 -m dicodec.codec.training.train --preset hp32 --data data/pack --out runs/hp32
+    python -m dicodec.codec.training.train --preset tiny --data tests/data --out /tmp/tiny --steps 50
 
 Objective (rate + lambda x distortion, Balle et al. 2018), with one continuous gain level per sample so a
 single model covers quality 0..100 (Cui et al. 2021)::
@@ -36,8 +36,8 @@ import torch
 import torch.distributed as dist
 
 from dicodec.codec.config import PRESETS
-from dicodec.codec.data import CropSampler, list_images, load_rgb, parse_augment, parse_mix
 from dicodec.codec.model import ImageCodec
+from dicodec.codec.training.data import CropSampler, list_images, load_rgb, parse_augment, parse_mix
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -73,7 +73,7 @@ class TrainConfig:
     mix: str = ""  # sampling weight per top-level data subfolder, e.g. "photo=0.75,graphics=0.25"
     detail_candidates: int = 1  # keep the most detailed of this many crops (see data.CropSampler)
     augment: str = ""  # e.g. "dihedral,colour" (data.AUGMENTATIONS): against the entropy model over-fitting
-    init: str = ""  # start from this released weights file (see codec/warm_start.py), not from scratch
+    init: str = ""  # start from this released weights file (see training/warm_start.py), not from scratch
     amp: str = "none"  # "bf16": analysis/synthesis under bf16 autocast (entropy model stays fp32)
     compile: bool = False  # torch.compile the forward pass and the loss as one graph (fewer kernels)
     # NHWC weights and crops: cuDNN's bf16 convolutions run on tensor cores without layout transposes
@@ -291,7 +291,7 @@ def main(cfg: TrainConfig, resume: bool = False) -> dict:
 
     model = ImageCodec(PRESETS[cfg.preset]).to(device)
     if cfg.init and not (resume and (out_dir / "ckpt.pt").is_file()):
-        from dicodec.codec.warm_start import warm_start
+        from dicodec.codec.training.warm_start import warm_start
 
         counts = warm_start(model, cfg.init)
         if rank == 0:
@@ -545,7 +545,7 @@ def train_command(train_preset: str, resume: bool, export_to: str | None, name: 
     \b
     Examples:
       dicodec train --config tiny --data my_photos --out runs/tiny --steps 100
-      torchrun --nproc_per_node 2 -m dicodec.codec.train --data data/pack --max-minutes 9 --resume
+      torchrun --nproc_per_node 2 -m dicodec.codec.training.train --data data/pack --max-minutes 9 --resume
     """
     overrides = {k: v for k, v in overrides.items() if v is not None}
     cfg = replace(TRAIN_PRESETS[train_preset], **overrides)

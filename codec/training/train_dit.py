@@ -20,10 +20,10 @@ The image codec stays frozen throughout (its weights file, default ``hp32-v6``);
 
 Usage (one process per GPU under ``torchrun``, or one process on a GPU or the CPU)::
 
-    python -m dicodec.codec.train_dit train --config prior-s --data data/pack --out runs/dit-prior
-    torchrun --nproc_per_node 2 -m dicodec.codec.train_dit train --config onestep-s --max-minutes 9 --resume
-    python -m dicodec.codec.train_dit sample --ckpt runs/dit-prior/ckpt.pt --out prior.png --data data/pack
-    python -m dicodec.codec.train_dit compare --ckpt runs/dit-onestep/ckpt.pt \\
+    python -m dicodec.codec.training.train_dit train --config prior-s --data data/pack --out runs/dit-prior
+    torchrun --nproc_per_node 2 -m dicodec.codec.training.train_dit train --config onestep-s --resume
+    python -m dicodec.codec.training.train_dit sample --ckpt runs/dit-prior/ckpt.pt --out prior.png
+    python -m dicodec.codec.training.train_dit compare --ckpt runs/dit-onestep/ckpt.pt \\
         --teacher runs/dit-prior/ckpt.pt --data data/eval --device cuda
 
 Checkpoints (``ckpt.pt``: decoder, EMA, optimizers, discriminator, configs, step) are written every few
@@ -48,7 +48,6 @@ from PIL import Image
 from torch import Tensor, nn
 
 from dicodec.codec.config import PRESETS
-from dicodec.codec.data import CropSampler
 from dicodec.codec.generative import (
     GENERATIVE_PRESETS,
     UNCERTAINTY_MODES,
@@ -71,7 +70,15 @@ from dicodec.codec.generative import (
     teacher_refine,
 )
 from dicodec.codec.model import ImageCodec
-from dicodec.codec.train import Ema, agreed_elapsed, append_log, lr_at, save_checkpoint, setup_distributed
+from dicodec.codec.training.data import CropSampler
+from dicodec.codec.training.train import (
+    Ema,
+    agreed_elapsed,
+    append_log,
+    lr_at,
+    save_checkpoint,
+    setup_distributed,
+)
 
 STAGES = ("prior", "onestep", "gan")
 
@@ -490,8 +497,8 @@ def compare(decoder: GenerativeDecoder, codec: ImageCodec, data: str, qualities:
     ``multistep`` (SDEdit from y_hat with ``teacher_steps`` Euler steps), PSNR, gradient and Laplacian
     energy ratios (decoded / source; 1 = as much texture as the source) and NIQE (lower = more natural).
     """
-    from dicodec.codec.data import list_images, load_rgb
     from dicodec.codec.pipeline import pad_image
+    from dicodec.codec.training.data import list_images, load_rgb
     from dicodec.eval.colors import luma
     from dicodec.eval.metrics import energy_ratio, psnr_rgb
     from dicodec.eval.niqe import niqe
@@ -581,8 +588,8 @@ def train_command(preset: str, resume: bool, export_to: str | None, name: str, *
 
     \b
     Examples:
-      python -m dicodec.codec.train_dit train --config prior-tiny --data my_photos --device cpu
-      torchrun --nproc_per_node 2 -m dicodec.codec.train_dit train --config prior-s --max-minutes 9 --resume
+      python -m dicodec.codec.training.train_dit train --config prior-tiny --data my_photos --device cpu
+      torchrun --nproc_per_node 2 -m dicodec.codec.training.train_dit train --config prior-s --resume
     """
     cfg = replace(TRAIN_PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None})
     record = main(cfg, resume=resume)
