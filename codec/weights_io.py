@@ -1,4 +1,4 @@
-"""Saving and loading codec weights as safetensors (no pickle), with hash checks.
+"""Saving and loading weights files as safetensors (no pickle), with hash checks: codec and DiT decoder.
 
 What a shipped file holds:
 
@@ -9,6 +9,9 @@ What a shipped file holds:
   never reads them;
 * metadata: architecture name, config JSON, package version (as STYLE.md asks, like DC-AE / CompressAI
   zoo files).
+
+A generative (DiT) decoder file holds its tensors as fp16 except the latent normalisation statistics,
+and its decoder and DiT configs in the metadata.
 """
 
 from __future__ import annotations
@@ -21,13 +24,17 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from dicodec.codec.config import CodecConfig
+from dicodec.codec.dit import DiTConfig
 from dicodec.codec.fixed_point import ExactConv2d
+from dicodec.codec.generative_decoder import GenerativeConfig, GenerativeDecoder
 from dicodec.codec.model import ImageCodec
 from dicodec.errors import ModelError, WeightsMismatch
 
 ARCH = "dicodec.ImageCodec"
+DECODER_ARCH = "dicodec.GenerativeDecoder"
 # Old checkpoint key -> new key (CompressAI ``rename_key`` idea); empty until a rename happens.
 KEY_MIGRATIONS: dict[str, str] = {}
+_DECODER_FP32_KEYS = ("latent_mean", "latent_std")  # normalisation statistics stay exact
 
 
 def sha256_file(path: str | Path) -> str:
@@ -119,3 +126,37 @@ def load_codec_file(path: str | Path, expected_sha256: str | None = None) -> Ima
         raise ModelError(f"{path.name}: missing tensors {sorted(missing)[:3]}, unexpected {unexpected[:3]}")
     model.latent_codec._tables = None
     return model.eval()
+
+
+def save_decoder(decoder: GenerativeDecoder, path: str | Path, name: str, extra: dict | None = None) -> str:
+    """Write a generative decoder as fp16 safetensors with arch/config metadata; returns the file's sha256."""
+    from dicodec import __version__
+
+    state = {
+        k: (v.detach().cpu().float() if k in _DECODER_FP32_KEYS else v.detach().cpu().half()).contiguous()
+        for k, v in decoder.state_dict().items()
+    }
+    metadata = {
+        "arch": DECODER_ARCH,
+        "name": name,
+        "config": json.dumps(decoder.config.to_dict(), sort_keys=True),
+        "dit_config": json.dumps(decoder.dit.config.to_dict(), sort_keys=True),
+        "dicodec_version": __version__,
+    }
+    if extra:
+        metadata["training"] = json.dumps(extra, sort_keys=True)
+    save_file(state, str(path), metadata=metadata)
+    return sha256_file(path)
+
+
+def load_decoder_file(path: str | Path, expected_sha256: str | None = None) -> GenerativeDecoder:
+    """Build a :class:`GenerativeDecoder` from a file written by :func:`save_decoder` (hash-checked)."""
+    if expected_sha256 is not None and sha256_file(path) != expected_sha256:
+        raise WeightsMismatch(f"{Path(path).name}: sha256 differs from the expected one")
+    meta = read_metadata(path)
+    if meta.get("arch") != DECODER_ARCH:
+        raise ModelError(f"{Path(path).name}: architecture {meta.get('arch')!r} is not {DECODER_ARCH!r}")
+    config = GenerativeConfig(**json.loads(meta["config"]))
+    decoder = GenerativeDecoder(config, DiTConfig(**json.loads(meta["dit_config"])))
+    decoder.load_state_dict({k: v.float() for k, v in load_file(str(path)).items()})
+    return decoder.eval()

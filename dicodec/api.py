@@ -210,7 +210,7 @@ def decode(
     pipeline.check_model(header, entry, codec)
     decode_tile = None
     if mode == "generative":
-        from dicodec.codec.generative import generative_decode
+        from dicodec.codec.generative_decoder import generative_decode
 
         dit = registry.load_generative(entry.name, dev, offline=offline, decoder=decoder)
 

@@ -15,7 +15,7 @@ import math
 import sys
 from pathlib import Path
 
-from dicodec.codec.training.train_dit import compare_means
+from dicodec.codec.training.dit_evaluation import compare_means
 
 DIGITS = {"bpp": 3, "psnr": 2, "grad_ratio": 3, "lap_ratio": 4, "niqe": 2}
 

@@ -17,10 +17,9 @@ import click
 import torch
 import torch.nn.functional as F
 
-from dicodec.codec.generative import codec_latents
 from dicodec.codec.model import quality_to_level
+from dicodec.codec.training.codec_latents import codec_latents, load_frozen_codec
 from dicodec.codec.training.data import CropSampler
-from dicodec.codec.training.train_dit import load_frozen_codec
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:

@@ -20,10 +20,9 @@ import numpy as np
 import torch
 from pytorch_msssim import ms_ssim
 
-from dicodec.codec.generative import codec_latents
 from dicodec.codec.pipeline import pad_image
+from dicodec.codec.training.codec_latents import codec_latents, load_frozen_codec
 from dicodec.codec.training.data import list_images, load_rgb
-from dicodec.codec.training.train_dit import load_frozen_codec
 from dicodec.eval.metrics import energy_ratio, psnr_rgb
 
 

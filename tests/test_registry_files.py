@@ -11,8 +11,8 @@ from safetensors.torch import save_file
 
 import dicodec
 from dicodec.codec import registry
-from dicodec.codec.generative import GENERATIVE_PRESETS, GenerativeDecoder, save_decoder
-from dicodec.codec.weights_io import save_codec, sha256_file
+from dicodec.codec.generative_decoder import GENERATIVE_PRESETS, GenerativeDecoder
+from dicodec.codec.weights_io import save_codec, save_decoder, sha256_file
 
 
 def test_registers_a_codec_file_and_its_decoder_under_the_stored_name(tiny_codec, tmp_path):
@@ -47,3 +47,4 @@ def test_a_config_that_matches_no_preset_is_refused(tmp_path):
     save_file({"x": torch.zeros(1)}, str(path), metadata={"config": json.dumps(config), "name": "odd-v1"})
     with pytest.raises(dicodec.DicodecError, match="matches no preset"):
         registry.register_files(path)
+

@@ -1,11 +1,12 @@
 """Train the generative decoder (DiT-IC on dicodec's 32x latents) in three stages, like ``train.py``.
 
 The image codec stays frozen throughout (its weights file, default ``hp32-v6``); only the DiT side trains.
+The objectives are in :mod:`~dicodec.codec.training.dit_objectives`.
 
-1. ``prior``: rectified-flow prior on clean encoder latents (``generative.flow_matching_loss``) plus, until
-   ``repa_stop``, self-alignment of block ``repa_layer``'s tokens with the clean latent (REPA, Yu et al.
-   2025, with the encoder's own latent as target as in "Beyond External Guidance" (Self-Transcendence),
-   switched off early as HASTE, Wang et al. 2025, recommends).
+1. ``prior``: rectified-flow prior on clean encoder latents (``flow_matching.flow_matching_targets``)
+   plus, until ``repa_stop``, self-alignment of block ``repa_layer``'s tokens with the clean latent
+   (REPA, Yu et al. 2025, with the encoder's own latent as target as in "Beyond External Guidance"
+   (Self-Transcendence), switched off early as HASTE, Wang et al. 2025, recommends).
 2. ``onestep``: the variance-guided one-step decoder, initialised from the prior's EMA weights::
 
        L = w_mse MSE + w_msssim (1 - MS-SSIM) [+ w_lpips LPIPS]      on synthesis(x0)
@@ -33,150 +34,41 @@ minutes and at the end; ``--resume`` continues them; ``export`` releases the EMA
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 
 import click
-import numpy as np
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor, nn
 
-from dicodec.codec.config import PRESETS
-from dicodec.codec.generative import (
+from dicodec.codec.generative_decoder import (
     GENERATIVE_PRESETS,
     UNCERTAINTY_MODES,
     GenerativeConfig,
     GenerativeDecoder,
-    PatchDiscriminator,
-    alignment_loss,
-    codec_latents,
-    distillation_loss,
-    distortion_loss,
-    feature_matching_loss,
-    flow_matching_targets,
-    gaussian_nll,
-    generative_decode,
-    hinge_d_loss,
-    hinge_g_loss,
-    load_decoder_file,
-    prior_sample,
-    save_decoder,
-    teacher_refine,
 )
 from dicodec.codec.model import ImageCodec
+from dicodec.codec.training.codec_latents import codec_latents, load_frozen_codec
 from dicodec.codec.training.data import CropSampler
-from dicodec.codec.training.train import (
+from dicodec.codec.training.discriminator import PatchDiscriminator, hinge_d_loss
+from dicodec.codec.training.dit_config import _S, STAGES, TRAIN_PRESETS, DitTrainConfig
+from dicodec.codec.training.dit_evaluation import compare, compare_means, sample_grid
+from dicodec.codec.training.dit_losses import distortion_loss
+from dicodec.codec.training.dit_objectives import PriorObjective, onestep_terms
+from dicodec.codec.training.loop import (
     Ema,
     agreed_elapsed,
     append_log,
+    is_rank_zero,
     lr_at,
     save_checkpoint,
     setup_distributed,
 )
-
-STAGES = ("prior", "onestep", "gan")
-
-
-@dataclass(frozen=True)
-class DitTrainConfig:
-    """One stage of generative-decoder training. Presets below; every field is also a CLI option whose
-    help is the comment after it."""
-
-    stage: str = "prior"  # Training stage: prior | onestep | gan.
-    model: str = "dit-ic-s"  # Decoder preset (generative.GENERATIVE_PRESETS).
-    uncertainty: str = "entropy"  # What drives m(u): entropy scales, a learned head, or none (ablation).
-    latent_condition: bool = True  # Condition tokens pooled from the decoded latent (off: ablation).
-    codec: str = "hp32-v6"  # Frozen codec: registry name, weights file, or preset:tiny (random, tests).
-    init: str = ""  # Checkpoint whose EMA weights start this stage (prior's for onestep, onestep's for gan).
-    teacher: str = ""  # Prior checkpoint of the distillation teacher ("" = init, for the onestep stage).
-    data: str = "data/pack"  # Folder of training images.
-    out: str = "runs/dit-prior"  # Folder for ckpt.pt and log.jsonl.
-    crop: int = 512  # Crop side in px: 16x16 tokens of context; MS-SSIM needs > 160 px.
-    batch_size: int = 32  # Crops per process and step.
-    lr: float = 3e-4  # Peak learning rate (AdamW).
-    min_lr: float = 1e-5  # Floor of the cosine schedule.
-    warmup_steps: int = 500  # Linear warm-up steps.
-    steps: int = 60_000  # Length of the schedule (a run may stop earlier on time).
-    grad_clip: float = 1.0  # Gradient-norm clip (0 = off).
-    ema_decay: float = 0.999  # EMA decay of the released weights.
-    norm_batches: int = 16  # Batches measuring the per-channel latent mean/std (prior from scratch).
-    w_repa: float = 0.5  # Prior: weight of the self-alignment of shallow tokens (0 = off).
-    repa_layer: int = 3  # Prior: block whose tokens are aligned.
-    repa_stop: int = 2_000  # Prior: step where the alignment stops (HASTE); ~1/3 of a 9-minute run.
-    teacher_steps: int = 4  # Euler steps of the multi-step teacher.
-    w_mse: float = 100.0  # Weight of pixel MSE (in [0, 1] units: ~0.1-0.2 at low rates).
-    w_msssim: float = 1.0  # Weight of 1 - MS-SSIM (0 for crops under 161 px).
-    w_lpips: float = 0.0  # Weight of LPIPS (needs AlexNet weights: dicodec eval-weights fetch).
-    w_align: float = 0.05  # Weight of the alignment hinge (DiT-IC's 0.05; 0 = ablation).
-    align_margin: float = 0.5  # Margin of the hinge (DiT-IC's); hp32's y_hat has cos 0.88 at quality 0.
-    w_distill: float = 0.1  # Weight of distillation onto the teacher (0 = no teacher).
-    w_latent: float = 0.0  # Weight of plain latent MSE to the encoder latent.
-    w_nll: float = 0.0  # Weight of a Gaussian NLL target for the learned log-variance head.
-    w_adv: float = 0.05  # GAN stage: weight of the generator hinge loss.
-    w_fm: float = 0.0  # GAN stage: weight of discriminator feature matching (pix2pixHD), L1 over layers.
-    d_lr: float = 1e-4  # GAN stage: discriminator learning rate.
-    tune_synthesis: bool = False  # Train an own copy of the synthesis transform (+8.5 MB shipped).
-    synthesis_lr: float = 5e-5  # Learning rate of that synthesis copy.
-    disc_widths: tuple[int, ...] = (64, 128, 256, 512)  # GAN stage: discriminator widths (not on the CLI).
-    max_minutes: float = 0.0  # Stop (with a checkpoint) after this long (0 = no limit).
-    schedule_minutes: float = 0.0  # If > 0, the cosine runs over total training minutes, not steps.
-    checkpoint_minutes: float = 3.0  # Checkpoint interval.
-    log_every: int = 100  # Log a JSON line every N steps.
-    seed: int = 0  # Random seed (each DDP rank adds its rank).
-    device: str = "auto"  # Where to train: auto | cpu | cuda.
-    tf32: bool = True  # TF32 matmuls on CUDA.
-    amp: bool = True  # bf16 autocast of the DiT on CUDA (the codec stays fp32).
-
-
-_S = DitTrainConfig()
-_TINY = dict(model="dit-ic-tiny", codec="preset:tiny", crop=128, batch_size=4, lr=1e-3, warmup_steps=0,
-             steps=20, w_msssim=0.0, log_every=5, ema_decay=0.9, norm_batches=2, repa_layer=1, repa_stop=10,
-             teacher_steps=2, disc_widths=(8, 16), amp=False)  # fmt: skip
-TRAIN_PRESETS: dict[str, DitTrainConfig] = {
-    "prior-s": _S,
-    "onestep-s": replace(_S, stage="onestep", init="runs/dit-prior/ckpt.pt", out="runs/dit-onestep",
-                         batch_size=16, lr=1e-4, warmup_steps=200, steps=20_000),
-    # The frozen hp32 synthesis renders even clean latents blurry: the GAN stage also trains a copy of it.
-    "gan-s": replace(_S, stage="gan", init="runs/dit-onestep/ckpt.pt", teacher="runs/dit-prior/ckpt.pt",
-                     out="runs/dit-gan", batch_size=16, lr=5e-5, warmup_steps=200, steps=20_000,
-                     tune_synthesis=True),
-    # CPU smoke runs of every stage: tiny random codec, tiny DiT, a few seconds each.
-    "prior-tiny": replace(_S, out="runs/dit-tiny-prior", **_TINY),
-    "onestep-tiny": replace(_S, stage="onestep", init="runs/dit-tiny-prior/ckpt.pt",
-                            out="runs/dit-tiny-onestep", **_TINY),
-    "gan-tiny": replace(_S, stage="gan", init="runs/dit-tiny-onestep/ckpt.pt",
-                        teacher="runs/dit-tiny-prior/ckpt.pt", out="runs/dit-tiny-gan", **_TINY),
-}  # fmt: skip
-
-
-def load_frozen_codec(spec: str, device: torch.device) -> ImageCodec:
-    """The frozen image codec: a registry name (its hash-checked file, e.g. ``codec/weights/hp32-v6``),
-    a weights file, or ``preset:NAME`` for a seeded random one (tests)."""
-    if spec.startswith("preset:"):
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(0)
-            codec = ImageCodec(PRESETS[spec.split(":", 1)[1]])
-            with torch.no_grad():  # a spread of coding scales, as in tests/conftest.py
-                for net in codec.latent_codec.slice_nets:
-                    net[-1].conv.bias.uniform_(-1.0, 2.0)
-        codec.update()
-    else:
-        from dicodec.codec import registry
-        from dicodec.codec.weights_io import load_codec_file
-
-        known = {e.name: e for e in registry.entries() if e.weights is not None}
-        codec = (
-            load_codec_file(known[spec].weights, known[spec].sha256)
-            if spec in known
-            else load_codec_file(spec)
-        )
-    return codec.to(device).eval().requires_grad_(False)
+from dicodec.codec.weights_io import load_decoder_file, save_decoder
 
 
 def decoder_from_checkpoint(path: str | Path, use_ema: bool = True, device: str = "cpu") -> GenerativeDecoder:
@@ -224,75 +116,6 @@ def measure_latent_stats(
         count *= world
     mean = sums[0] / count
     return mean.float(), (sums[1] / count - mean.pow(2)).clamp_min(0).sqrt().float()
-
-
-class PriorObjective(nn.Module):
-    """Flow-matching loss of the prior DiT plus self-alignment of one block's tokens (REPA-style)."""
-
-    def __init__(self, decoder: GenerativeDecoder, layer: int):
-        super().__init__()
-        self.dit, self.layer = decoder.dit, layer
-        hidden, channels = decoder.dit.config.hidden, decoder.dit.config.in_channels
-        self.proj = nn.Sequential(nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, channels))
-
-    def forward(self, x0_n: Tensor, w_repa: float) -> dict[str, Tensor]:
-        x_t, t, v = flow_matching_targets(x0_n)
-        pred, tokens = self.dit(x_t, t, return_layer=self.layer)
-        fm = F.mse_loss(pred.float(), v)
-        target = x0_n.flatten(2).transpose(1, 2)
-        repa = 1 - F.cosine_similarity(self.proj(tokens).float(), target, dim=-1).mean()
-        return {"loss": fm + w_repa * repa, "fm": fm, "repa": repa}  # w_repa = 0 keeps DDP's graph whole
-
-
-def onestep_terms(cfg: DitTrainConfig, ddp_decoder: nn.Module, decoder: GenerativeDecoder, codec: ImageCodec,
-                  x: Tensor, lat: dict[str, Tensor], nets: dict[str, nn.Module | None],
-                  autocast) -> dict:  # fmt: skip
-    """Generator losses of the onestep/gan stages; also returns ``x_hat`` and the normalised ``y_n``.
-
-    ``nets`` holds the frozen ``teacher`` and ``lpips`` networks and the discriminator ``disc`` (or None).
-    """
-    teacher, lpips_net, disc = nets["teacher"], nets["lpips"], nets["disc"]
-    with autocast:
-        out = ddp_decoder(lat["y_hat"], lat["sigma"], 1.0, return_dict=True)
-        target = None
-        if teacher is not None:
-            y_n = decoder.normalize(lat["y_hat"])
-            target = teacher_refine(teacher, y_n, decoder.config.t_s, cfg.teacher_steps)
-    x0_n, y_n, x0_enc = out["x0_n"].float(), decoder.normalize(lat["y_hat"]), decoder.normalize(lat["clean"])
-    x_hat = out["pixels"] if "pixels" in out else codec.synthesis(out["latent"].float())
-    terms = distortion_loss(x_hat, x, cfg.w_mse, cfg.w_msssim)
-    terms["align"] = alignment_loss(x0_n, x0_enc, cfg.align_margin)
-    loss = terms["distortion"] + cfg.w_align * terms["align"]
-    if target is not None:
-        terms["distill"] = distillation_loss(x0_n, target)
-        loss = loss + cfg.w_distill * terms["distill"]
-    if lpips_net is not None:
-        terms["lpips"] = lpips_net(x_hat.clamp(0, 1) * 2 - 1, x * 2 - 1).mean()
-        loss = loss + cfg.w_lpips * terms["lpips"]
-    if cfg.w_latent > 0:
-        terms["latent_mse"] = F.mse_loss(x0_n, x0_enc)
-        loss = loss + cfg.w_latent * terms["latent_mse"]
-    if cfg.w_nll > 0 and "logvar" in out:
-        terms["nll"] = gaussian_nll(out["logvar"].float(), x0_enc - y_n)
-        loss = loss + cfg.w_nll * terms["nll"]
-    if disc is not None:
-        disc.requires_grad_(False)  # the generator step must not write gradients into D
-        if cfg.w_fm > 0:
-            fake_feats = disc(x_hat, y_n, return_features=True)
-            with torch.no_grad():
-                real_feats = disc(x, y_n, return_features=True)
-            terms["g_adv"] = hinge_g_loss(fake_feats[-1])
-            terms["fm"] = feature_matching_loss(fake_feats[:-1], real_feats[:-1])
-            loss = loss + cfg.w_fm * terms["fm"]
-        else:
-            terms["g_adv"] = hinge_g_loss(disc(x_hat, y_n))
-        disc.requires_grad_(True)
-        loss = loss + cfg.w_adv * terms["g_adv"]
-    with torch.no_grad():
-        terms["m_mean"] = out["m"].float().mean()
-        terms["cos"] = F.cosine_similarity(x0_n, x0_enc, dim=1).mean()
-    terms.update(loss=loss, x_hat=x_hat, y_n=y_n)
-    return terms
 
 
 def main(cfg: DitTrainConfig, resume: bool = False) -> dict:
@@ -463,79 +286,6 @@ def export(checkpoint_path: str | Path, out_path: str | Path, name: str) -> str:
     return save_decoder(decoder, out_path, name, extra)
 
 
-@torch.no_grad()
-def sample_grid(
-    decoder: GenerativeDecoder,
-    codec: ImageCodec,
-    num: int = 8,
-    size: int = 256,
-    steps: int = 32,
-    seed: int = 0,
-    data: str | None = None,
-) -> np.ndarray:
-    """A uint8 image grid: a row of prior samples decoded by the synthesis transform and, with ``data``, a
-    row of clean-latent reconstructions of random crops (what the samples should look like)."""
-    device = decoder.latent_std.device
-    gen = torch.Generator(device=device).manual_seed(seed)
-    latents = prior_sample(decoder, num, (size // 32, size // 32), steps, gen)
-    rows = [codec.synthesize(latents.to(codec.log_gain.device))]
-    if data:
-        x = CropSampler(data, codec.log_gain.device, seed=seed).sample(num, size)
-        level = torch.full((num,), (codec.config.levels - 1) / 2, device=x.device)
-        rows.append(codec.synthesize(codec_latents(codec, x, level, coded=False)["clean"]))
-    grid = torch.cat([torch.cat(list(r), dim=-1) for r in rows], dim=-2)  # (3, rows*size, num*size)
-    return (grid.clamp(0, 1).permute(1, 2, 0).cpu().numpy() * 255 + 0.5).astype(np.uint8)
-
-
-@torch.no_grad()
-def compare(decoder: GenerativeDecoder, codec: ImageCodec, data: str, qualities: list[int],
-            teacher: GenerativeDecoder | None = None, teacher_steps: int = 8, realism: float = 1.0,
-            max_images: int = 0) -> list[dict]:  # fmt: skip
-    """Real-coded comparison of decoders on whole images (ablation "one step vs multi-step prior").
-
-    Per image and quality: bpp and, for ``fast`` (synthesis of y_hat), ``onestep`` and, with a teacher,
-    ``multistep`` (SDEdit from y_hat with ``teacher_steps`` Euler steps), PSNR, gradient and Laplacian
-    energy ratios (decoded / source; 1 = as much texture as the source) and NIQE (lower = more natural).
-    """
-    from dicodec.codec.pipeline import pad_image
-    from dicodec.codec.training.data import list_images, load_rgb
-    from dicodec.eval.colors import luma
-    from dicodec.eval.metrics import energy_ratio, psnr_rgb
-    from dicodec.eval.niqe import niqe
-
-    device, rows = codec.log_gain.device, []
-    for path in list_images(data)[: max_images or None]:
-        src = load_rgb(path)
-        x = pad_image(torch.from_numpy(src.copy()).permute(2, 0, 1)[None].float().div(255).to(device))
-        for q in qualities:
-            strings = codec.compress(x, q)
-            outs = {"fast": codec.decompress(strings, x.shape[-2:], q)}
-            outs["onestep"] = generative_decode(codec, decoder, strings, x.shape[-2:], q, realism)
-            if teacher is not None:
-                y_n = teacher.normalize(codec.decompress_latent(strings, x.shape[-2:], q).to(device))
-                refined = teacher_refine(teacher, y_n, decoder.config.t_s, teacher_steps)
-                outs["multistep"] = codec.synthesize(teacher.denormalize(refined))
-            bpp = 8 * sum(len(s) for s in strings) / (src.shape[0] * src.shape[1])
-            for name, img in outs.items():
-                dec = img[0, :, : src.shape[0], : src.shape[1]].permute(1, 2, 0).cpu().numpy() * 255 + 0.5
-                dec = dec.clip(0, 255).astype(np.uint8)
-                rows.append({"image": path.name, "quality": q, "decoder": name, "bpp": bpp,
-                             "psnr": psnr_rgb(src, dec), "grad_ratio": energy_ratio(src, dec, "grad"),
-                             "lap_ratio": energy_ratio(src, dec, "lap"),
-                             "niqe": niqe(luma(dec)) if min(src.shape[:2]) > 193 else None})  # fmt: skip
-    return rows
-
-
-COMPARE_METRICS = ("bpp", "psnr", "grad_ratio", "lap_ratio", "niqe")
-
-
-def compare_means(rows: list[dict], quality: int, decoder: str) -> dict[str, float]:
-    """Mean of each :data:`COMPARE_METRICS` over the images of :func:`compare` rows at one quality and
-    decoder; NaN where no image has the metric (NIQE of images under 194 px) or there are no rows."""
-    group = [r for r in rows if r["quality"] == quality and r["decoder"] == decoder]
-    return {m: float(np.mean([r[m] for r in group if r[m] is not None] or [np.nan])) for m in COMPARE_METRICS}
-
-
 def _field_help() -> dict[str, str]:
     """Help texts of the CLI options: the comment after each field of :class:`DitTrainConfig`."""
     import inspect
@@ -593,7 +343,7 @@ def train_command(preset: str, resume: bool, export_to: str | None, name: str, *
     """
     cfg = replace(TRAIN_PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None})
     record = main(cfg, resume=resume)
-    if int(os.environ.get("RANK", "0")) == 0:
+    if is_rank_zero():
         if export_to:
             click.echo(f"exported {export_to} sha256={export(Path(cfg.out) / 'ckpt.pt', export_to, name)}")
         if record:

@@ -1,19 +1,17 @@
-"""The generative decoder: DiT-IC's one-step diffusion decoding on dicodec's 32x latents.
+"""The generative decoder: DiT-IC's one-step diffusion decoding on dicodec's 32x latents (shipped).
 
 DiT-IC (Shi et al., "DiT-IC: Aligned Diffusion Transformer for Efficient Image Compression") decodes the
-entropy-decoded 32x latent with one step of a Diffusion Transformer. This module maps its pieces onto
-dicodec (public code: Eric-qi/DiT-IC, ``models/DiT_IC.py`` and ``models/scheduler.py``):
+entropy-decoded 32x latent with one step of a Diffusion Transformer. This module holds what decoding a
+file needs (public code: Eric-qi/DiT-IC, ``models/DiT_IC.py`` and ``models/scheduler.py``); what only
+training needs is in :mod:`dicodec.codec.training` (the flow-matching prior and teacher,
+``flow_matching``; the loss terms, ``dit_losses``; the PatchGAN, ``discriminator``), and the weights
+file is read and written by :mod:`dicodec.codec.weights_io`.
 
-* **Prior / multi-step teacher.** A DiT trained by rectified flow (Liu et al., "Flow Straight and Fast",
-  ICLR 2023; Lipman et al., "Flow Matching", ICLR 2023) on the clean encoder latents of the frozen
-  :class:`~dicodec.codec.model.ImageCodec`: ``x_t = (1 - t) x0 + t eps``, the network regresses the
-  velocity ``v = eps - x0`` (:func:`flow_matching_loss`), and :func:`euler_sample` integrates
-  ``dx/dt = v`` from noise (or from a noised decoded latent, SDEdit) back to ``t = 0``. DiT-IC adapts
-  SANA-600M instead; we have no such weights offline, so the prior is ours.
-* **Variance-guided one-step reconstruction.** The decoded latent ``y_hat`` plays ``x_{t_s}``; the DiT
-  predicts ``v`` at the fixed ``t_s`` and ``x0 = y_hat - t_s * m(u) * v`` (DiT-IC's "scale" scheduler
-  mode), with ``m(u) = min(1, 0.4 + 0.6 |u| / knee)`` in [0.4, 1] so elements the entropy model is less
-  sure of move further. ``u`` is either the scale the entropy model coded the element with
+* **Variance-guided one-step reconstruction.** The decoded latent ``y_hat`` plays ``x_{t_s}`` of a
+  rectified flow (``x_t = (1 - t) x0 + t eps``); the DiT predicts the velocity ``v`` at the fixed
+  ``t_s`` and ``x0 = y_hat - t_s * m(u) * v`` (DiT-IC's "scale" scheduler mode), with
+  ``m(u) = min(1, 0.4 + 0.6 |u| / knee)`` in [0.4, 1] so elements the entropy model is less sure of
+  move further. ``u`` is either the scale the entropy model coded the element with
   (:func:`decode_with_scales`, ``uncertainty="entropy"``) or a learned log-variance head fed with it
   (``"learned"``, DiT-IC's choice); ``"none"`` sets m = 1 (ablation). ``realism`` in [0, 1] scales the
   latent correction here (0 returns ``y_hat`` unchanged); :func:`generative_decode`'s ``realism``
@@ -21,12 +19,8 @@ dicodec (public code: Eric-qi/DiT-IC, ``models/DiT_IC.py`` and ``models/schedule
 * **Latent-conditioned (text-free) guidance.** The cross-attention context is made from the decoded
   latent itself: an adaptive average pool to ``g x g`` tokens plus learned tokens, through an MLP
   (DiT-IC's ``LatentConditionAlignment``: 48 pooled + 29 learned tokens in place of 77 text tokens).
-* **Self-distillation alignment.** ``relu(1 - margin - cos(x0_pred, x0_enc))`` per latent position with
-  DiT-IC's margin 0.5 (:func:`alignment_loss`), plus a regression onto the multi-step teacher
-  (:func:`distillation_loss`).
-* **Pixel losses** for stage 2: MSE and MS-SSIM on ``synthesis(x0)`` and a conditional PatchGAN with a
-  hinge loss (HiFiC, Mentzer et al., NeurIPS 2020). The synthesis is the codec's, frozen, or an own copy
-  (``synthesis_channels``) fine-tuned with them, as DiT-IC fine-tunes its VAE decoder with LoRA.
+* **Own synthesis.** The pixels come from the codec's synthesis transform, frozen, or from an own copy
+  (``synthesis_channels``) fine-tuned with the GAN stage, as DiT-IC fine-tunes its VAE decoder.
 
 Units: the DiT works on latents normalised per channel (``latent_mean``/``latent_std`` buffers measured on
 training latents, like the latent scaling factor of Stable Diffusion); all public functions take and
@@ -40,12 +34,8 @@ from ~0.6 at high qualities to 1 at quality 0. (hp32-v2: error 2.24, t_s 0.69; h
 
 from __future__ import annotations
 
-import json
 import math
-import warnings
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
-from pathlib import Path
 from types import ModuleType
 
 import torch
@@ -54,51 +44,13 @@ from torch import Tensor, nn
 
 from dicodec.codec import grouped_ans
 from dicodec.codec.dit import DIT_PRESETS, DiT, DiTConfig, timestep_embedding
-from dicodec.codec.fixed_point import quantize_activation_exact
-from dicodec.codec.latent_codec import _ONE, SYMBOL_LIMIT, LatentCodec, scale_table
+from dicodec.codec.latent_codec import LatentCodec, coding_scales
 from dicodec.codec.model import ImageCodec, quality_to_level
 from dicodec.codec.timing import section
 from dicodec.codec.transforms import DOWNSCALE, synthesis_transform
 from dicodec.codec.windowed_synthesis import synthesize_in_strips
 
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
-    from pytorch_msssim import ms_ssim
-
-VelocityFn = Callable[[Tensor, Tensor], Tensor]
-
 # ------------------------------------------------------------------ entropy-model uncertainty
-
-
-def _hyper_int(lc: LatentCodec, z_symbols: Tensor, h: int, w: int) -> Tensor:
-    z = quantize_activation_exact(z_symbols + lc._z_medians(z_symbols.device))
-    return lc.hyper_synthesis.forward_exact(z)[..., :h, :w]
-
-
-def _table_scales(index: Tensor) -> Tensor:
-    return scale_table().to(index.device)[index.long()]
-
-
-@torch.no_grad()
-def simulate_coding(lc: LatentCodec, y: Tensor) -> tuple[Tensor, Tensor]:
-    """Decoded latent and coding scale of a batch of gain-scaled latents, without the range coder.
-
-    Runs the integer arithmetic of :meth:`LatentCodec.compress` on a batch, so ``y_hat`` is what
-    :meth:`LatentCodec.decompress` returns for those strings (up to float rounding of the encoder-only
-    hyper-analysis), and ``sigma`` (same shape) is the scale-table entry each element was coded with.
-    Needs a frozen codec (``update()`` or loaded weights).
-    """
-    z_symbols = torch.round(lc.hyper_analysis(y.float()) - lc._z_medians(y.device))
-    hyper = _hyper_int(lc, z_symbols, *y.shape[-2:])
-    context: list[Tensor] = []
-    y_hat, sigma = [], []
-    for i, y_i in enumerate(y.chunk(lc.num_slices, 1)):
-        mean_int, index = lc._slice_params(i, hyper, context)
-        symbols = torch.round(y_i.double() - mean_int / _ONE).clamp(-SYMBOL_LIMIT, SYMBOL_LIMIT)
-        context.append(lc._next_context(symbols, mean_int))
-        y_hat.append(symbols + mean_int / _ONE)
-        sigma.append(_table_scales(index))
-    return torch.cat(y_hat, 1).float(), torch.cat(sigma, 1)
 
 
 @torch.no_grad()
@@ -113,27 +65,11 @@ def decode_with_scales(
 
     The scales are the indexes the decode's own slice networks chose, so they cost nothing extra (they
     were recomputed from ``y_hat`` before 2026-12-02: a second hyper-synthesis, five slice networks and
-    the z string's rANS again). ``tests/test_generative.py`` checks them against :func:`simulate_coding`.
+    the z string's rANS again). ``tests/test_generative.py`` checks them against
+    :meth:`LatentCodec.simulate_coding`, which gives training the same latents and scales.
     """
     y_hat, index = lc.decompress(strings, latent_shape, device, with_scale_index=True, coder=coder)
-    return y_hat, _table_scales(index)
-
-
-@torch.no_grad()
-def codec_latents(codec: ImageCodec, x: Tensor, level: Tensor, coded: bool = True) -> dict[str, Tensor]:
-    """Training latents of a batch of crops at continuous gain levels, in the synthesis domain.
-
-    Returns ``clean`` (the encoder latent ``analysis(x) * gain * inverse_gain``: what synthesis would get
-    without quantisation) and, if ``coded``, ``y_hat`` (what the decoder gets) and ``sigma`` (coding
-    scales), each (B, M, h, w).
-    """
-    gain, inverse_gain = codec.gains(level)
-    y = codec.analysis(x) * gain
-    out = {"clean": y * inverse_gain}
-    if coded:
-        y_hat, sigma = simulate_coding(codec.latent_codec, y)
-        out.update(y_hat=y_hat * inverse_gain, sigma=sigma * inverse_gain)
-    return out
+    return y_hat, coding_scales(index)
 
 
 # ------------------------------------------------------------------ configuration
@@ -241,8 +177,9 @@ class GenerativeDecoder(nn.Module):
 
     ``forward(y_hat, uncertainty, realism)`` maps a decoded latent (B, M, h, w) and its per-element
     coding scale (same shape, raw latent units; may be None) to a refined latent for
-    :meth:`ImageCodec.synthesize`. ``self.dit`` alone, on normalised latents and without context, is the
-    prior.
+    :meth:`ImageCodec.synthesize`.
+    ``self.dit`` alone, on normalised latents and without context (:meth:`velocity`), is the prior that
+    training samples from (:mod:`dicodec.codec.training.flow_matching`).
 
     Args:
         config: decoder options.
@@ -342,160 +279,7 @@ class GenerativeDecoder(nn.Module):
         return out if return_dict else out["latent"]
 
 
-# ------------------------------------------------------------------ flow matching (prior and teacher)
-
-
-def sample_times(n: int, device: torch.device, generator: torch.Generator | None = None) -> Tensor:
-    """Logit-normal times (SD3, Esser et al. 2024, Sec. 3.1): training weight on the middle of the path."""
-    return torch.sigmoid(torch.randn(n, device=device, generator=generator))
-
-
-def flow_matching_targets(
-    x0: Tensor, generator: torch.Generator | None = None
-) -> tuple[Tensor, Tensor, Tensor]:
-    """``(x_t, t, v)`` of rectified flow: x_t = (1 - t) x0 + t eps, v = dx_t/dt = eps - x0."""
-    noise = torch.randn(x0.shape, device=x0.device, generator=generator, dtype=x0.dtype)
-    t = sample_times(x0.shape[0], x0.device, generator)
-    tt = t.view(-1, 1, 1, 1)
-    return (1 - tt) * x0 + tt * noise, t, noise - x0
-
-
-def flow_matching_loss(
-    velocity_fn: VelocityFn, x0: Tensor, generator: torch.Generator | None = None
-) -> Tensor:
-    """Conditional flow-matching loss E ||v_theta(x_t, t) - (eps - x0)||^2 (Lipman et al. 2023, Eq. 23)."""
-    x_t, t, v = flow_matching_targets(x0, generator)
-    return F.mse_loss(velocity_fn(x_t, t).float(), v.float())
-
-
-@torch.no_grad()
-def euler_sample(
-    velocity_fn: VelocityFn, x: Tensor, t_start: float = 1.0, steps: int = 32, t_end: float = 0.0
-) -> Tensor:
-    """Integrate dx/dt = v from ``t_start`` to ``t_end`` with ``steps`` uniform Euler steps."""
-    ts = torch.linspace(t_start, t_end, steps + 1, device=x.device)
-    for a, b in zip(ts[:-1], ts[1:], strict=True):
-        x = x + (b - a) * velocity_fn(x, a.expand(x.shape[0]))
-    return x
-
-
-@torch.no_grad()
-def prior_sample(
-    decoder: GenerativeDecoder,
-    num: int,
-    latent_hw: tuple[int, int],
-    steps: int = 32,
-    generator: torch.Generator | None = None,
-) -> Tensor:
-    """Draw ``num`` raw latents from the flow-matching prior (pure noise at t = 1 -> t = 0)."""
-    device = decoder.latent_std.device
-    shape = (num, decoder.latent_std.numel(), *latent_hw)
-    noise = torch.randn(shape, device=device, generator=generator)
-    return decoder.denormalize(euler_sample(decoder.velocity, noise, 1.0, steps))
-
-
-@torch.no_grad()
-def teacher_refine(
-    teacher: GenerativeDecoder, y_n: Tensor, t_s: float, steps: int, generator: torch.Generator | None = None
-) -> Tensor:
-    """Multi-step teacher: noise the normalised decoded latent to ``t_s`` and integrate the prior back to
-    0 (SDEdit, Meng et al., ICLR 2022). Returns normalised latents."""
-    noise = torch.randn(y_n.shape, device=y_n.device, generator=generator, dtype=y_n.dtype)
-    return euler_sample(teacher.velocity, (1 - t_s) * y_n + t_s * noise, t_s, steps)
-
-
-# ------------------------------------------------------------------ losses
-
-
-def alignment_loss(x0_pred: Tensor, x0_encoder: Tensor, margin: float = 0.5) -> Tensor:
-    """DiT-IC's self-distillation alignment: mean of relu(1 - margin - cos) over latent positions, the
-    cosine taken across channels between the one-step output and the encoder latent (normalised units)."""
-    return F.relu(1 - margin - F.cosine_similarity(x0_pred.float(), x0_encoder.float(), dim=1)).mean()
-
-
-def distillation_loss(x0_pred: Tensor, x0_teacher: Tensor) -> Tensor:
-    """Regression of the one-step output onto the multi-step teacher's (normalised units)."""
-    return F.mse_loss(x0_pred.float(), x0_teacher.float())
-
-
-def gaussian_nll(logvar: Tensor, error: Tensor) -> Tensor:
-    """Heteroscedastic Gaussian NLL, an optional direct target for the learned log-variance head."""
-    return 0.5 * (logvar + error.pow(2) * torch.exp(-logvar)).mean()
-
-
-def distortion_loss(x_hat: Tensor, x: Tensor, w_mse: float, w_msssim: float) -> dict[str, Tensor]:
-    """``w_mse * MSE + w_msssim * (1 - MS-SSIM)`` on images in [0, 1]; MS-SSIM needs sides > 160 px."""
-    mse = F.mse_loss(x_hat.float(), x)
-    out = {"mse": mse, "psnr": 10 * torch.log10(1 / mse.detach().clamp_min(1e-10))}
-    loss = w_mse * mse
-    if w_msssim > 0:
-        out["msssim"] = ms_ssim(x_hat.float().clamp(0, 1), x, data_range=1.0)
-        loss = loss + w_msssim * (1 - out["msssim"])
-    out["distortion"] = loss
-    return out
-
-
-class PatchDiscriminator(nn.Module):
-    """Conditional PatchGAN after HiFiC (Mentzer et al. 2020, App. A): the latent is mapped to
-    ``cond_channels`` by a 1x1 convolution, upsampled (nearest) to the image and concatenated with it;
-    4x4 stride-2 spectral-normalised convolutions with leaky ReLUs then give one logit per patch.
-
-    Args:
-        latent_channels: channels of the conditioning latent.
-        widths: channels of the strided convolutions (receptive field grows with their number).
-        cond_channels: channels the latent is reduced to.
-    """
-
-    def __init__(
-        self, latent_channels: int, widths: tuple[int, ...] = (64, 128, 256, 512), cond_channels: int = 12
-    ):
-        super().__init__()
-        sn = nn.utils.parametrizations.spectral_norm
-        self.cond = nn.Conv2d(latent_channels, cond_channels, 1)
-        layers: list[nn.Module] = []
-        cin = 3 + cond_channels
-        for width in widths:
-            layers += [sn(nn.Conv2d(cin, width, 4, stride=2, padding=1)), nn.LeakyReLU(0.2)]
-            cin = width
-        layers.append(sn(nn.Conv2d(cin, 1, 1)))
-        self.net = nn.Sequential(*layers)
-
-    def forward(
-        self, image: Tensor, latent_n: Tensor, return_features: bool = False
-    ) -> Tensor | list[Tensor]:
-        """Patch logits; with ``return_features`` the output of every strided layer, logits last."""
-        cond = F.interpolate(self.cond(latent_n), size=image.shape[-2:], mode="nearest")
-        h = torch.cat([image * 2 - 1, cond], 1)
-        if not return_features:
-            return self.net(h)
-        feats = []
-        for layer in self.net:
-            h = layer(h)
-            if isinstance(layer, nn.LeakyReLU):
-                feats.append(h)
-        return feats + [h]
-
-
-def feature_matching_loss(fake_feats: list[Tensor], real_feats: list[Tensor]) -> Tensor:
-    """Mean over layers of the L1 distance between discriminator features of decoded and source images
-    (pix2pixHD, Wang et al. 2018): pulls decoded texture statistics towards the source's without an
-    ImageNet network (none can be had offline)."""
-    return sum(F.l1_loss(f, r.detach()) for f, r in zip(fake_feats, real_feats, strict=True)) / len(
-        fake_feats
-    )
-
-
-def hinge_d_loss(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
-    """Discriminator hinge loss (Lim & Ye 2017): relu(1 - D(real)) + relu(1 + D(fake))."""
-    return F.relu(1 - real_logits).mean() + F.relu(1 + fake_logits).mean()
-
-
-def hinge_g_loss(fake_logits: Tensor) -> Tensor:
-    """Generator side of the hinge loss: -D(fake)."""
-    return -fake_logits.mean()
-
-
-# ------------------------------------------------------------------ decoding and files
+# ------------------------------------------------------------------ decoding
 
 
 @torch.no_grad()
@@ -539,49 +323,3 @@ def generative_decode(
         return pixels
     fast = codec.synthesize(latent)
     return fast.add_(pixels.sub_(fast).mul_(realism)).clamp_(0, 1)
-
-
-DECODER_ARCH = "dicodec.GenerativeDecoder"
-_FP32_KEYS = ("latent_mean", "latent_std")  # normalisation statistics stay exact
-
-
-def save_decoder(decoder: GenerativeDecoder, path: str | Path, name: str, extra: dict | None = None) -> str:
-    """Write the decoder as fp16 safetensors with arch/config metadata; returns the file's sha256."""
-    from safetensors.torch import save_file
-
-    from dicodec import __version__
-    from dicodec.codec.weights_io import sha256_file
-
-    state = {
-        k: (v.detach().cpu().float() if k in _FP32_KEYS else v.detach().cpu().half()).contiguous()
-        for k, v in decoder.state_dict().items()
-    }
-    metadata = {
-        "arch": DECODER_ARCH,
-        "name": name,
-        "config": json.dumps(decoder.config.to_dict(), sort_keys=True),
-        "dit_config": json.dumps(decoder.dit.config.to_dict(), sort_keys=True),
-        "dicodec_version": __version__,
-    }
-    if extra:
-        metadata["training"] = json.dumps(extra, sort_keys=True)
-    save_file(state, str(path), metadata=metadata)
-    return sha256_file(path)
-
-
-def load_decoder_file(path: str | Path, expected_sha256: str | None = None) -> GenerativeDecoder:
-    """Build a :class:`GenerativeDecoder` from a file written by :func:`save_decoder` (hash-checked)."""
-    from safetensors.torch import load_file
-
-    from dicodec.codec.weights_io import read_metadata, sha256_file
-    from dicodec.errors import ModelError, WeightsMismatch
-
-    if expected_sha256 is not None and sha256_file(path) != expected_sha256:
-        raise WeightsMismatch(f"{Path(path).name}: sha256 differs from the expected one")
-    meta = read_metadata(path)
-    if meta.get("arch") != DECODER_ARCH:
-        raise ModelError(f"{Path(path).name}: architecture {meta.get('arch')!r} is not {DECODER_ARCH!r}")
-    config = GenerativeConfig(**json.loads(meta["config"]))
-    decoder = GenerativeDecoder(config, DiTConfig(**json.loads(meta["dit_config"])))
-    decoder.load_state_dict({k: v.float() for k, v in load_file(str(path)).items()})
-    return decoder.eval()
