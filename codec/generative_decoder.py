@@ -13,14 +13,19 @@ file is read and written by :mod:`dicodec.codec.weights_io`.
   ``m(u) = min(1, 0.4 + 0.6 |u| / knee)`` in [0.4, 1] so elements the entropy model is less sure of
   move further. ``u`` is either the scale the entropy model coded the element with
   (:func:`decode_with_scales`, ``uncertainty="entropy"``) or a learned log-variance head fed with it
-  (``"learned"``, DiT-IC's choice); ``"none"`` sets m = 1 (ablation). ``realism`` in [0, 1] scales the
-  latent correction here (0 returns ``y_hat`` unchanged); :func:`generative_decode`'s ``realism``
-  instead blends the decoded pixels, fast to generative.
+  (``"learned"``, DiT-IC's choice); ``"none"`` sets m = 1 (ablation).
 * **Latent-conditioned (text-free) guidance.** The cross-attention context is made from the decoded
   latent itself: an adaptive average pool to ``g x g`` tokens plus learned tokens, through an MLP
   (DiT-IC's ``LatentConditionAlignment``: 48 pooled + 29 learned tokens in place of 77 text tokens).
 * **Own synthesis.** The pixels come from the codec's synthesis transform, frozen, or from an own copy
   (``synthesis_channels``) fine-tuned with the GAN stage, as DiT-IC fine-tunes its VAE decoder.
+
+Two knobs, two names. ``realism`` (:func:`generative_decode`, ``dicodec.decode``, ``dicodec decode
+--realism``) blends the decoded *pixels* from the fast decode (0) to the generative one (1).
+``correction_scale`` (:meth:`GenerativeDecoder.refine`) scales the *latent* correction of the DiT step
+(0 returns ``y_hat``); the file decode always takes the whole step, and the knob is left for
+ablations (with ``dit-ic-s-v2``, a partial latent step lost PSNR *and* NIQE against both ends,
+docs/dit.md).
 
 Units: the DiT works on latents normalised per channel (``latent_mean``/``latent_std`` buffers measured on
 training latents, like the latent scaling factor of Stable Diffusion); all public functions take and
@@ -175,9 +180,8 @@ class RateEmbedding(nn.Module):
 class GenerativeDecoder(nn.Module):
     """One-step variance-guided DiT decoder of 32x latents (DiT-IC), also the flow-matching prior.
 
-    ``forward(y_hat, uncertainty, realism)`` maps a decoded latent (B, M, h, w) and its per-element
-    coding scale (same shape, raw latent units; may be None) to a refined latent for
-    :meth:`ImageCodec.synthesize`.
+    ``forward(y_hat, uncertainty)`` maps a decoded latent (B, M, h, w) and its per-element coding scale
+    (same shape, raw latent units; may be None) to a refined latent for :meth:`ImageCodec.synthesize`.
     ``self.dit`` alone, on normalised latents and without context (:meth:`velocity`), is the prior that
     training samples from (:mod:`dicodec.codec.training.flow_matching`).
 
@@ -232,13 +236,25 @@ class GenerativeDecoder(nn.Module):
         return self.dit(x_n, t)
 
     def refine(
-        self, y_hat: Tensor, uncertainty: Tensor | None = None, realism: float = 1.0, synthesize: bool = False
+        self,
+        y_hat: Tensor,
+        uncertainty: Tensor | None = None,
+        correction_scale: float = 1.0,
+        synthesize: bool = False,
     ) -> dict[str, Tensor]:
         """One step; returns ``latent`` (raw units) and, for the losses, ``x0_n`` (normalised), ``v``,
         ``m``, ``logvar`` (learned mode only) and, with ``synthesize`` and an own synthesis transform,
-        ``pixels`` (unclamped, fp32)."""
-        if not 0.0 <= realism <= 1.0:
-            raise ValueError("realism must be in [0, 1]")
+        ``pixels`` (unclamped, fp32).
+
+        Args:
+            y_hat: decoded latent (B, M, h, w), raw units.
+            uncertainty: its per-element coding scale (same shape, raw units) or None.
+            correction_scale: fraction of the DiT's latent correction applied, in [0, 1] (0: ``latent``
+                is ``y_hat`` bit for bit). Not the pixel blend ``realism`` of :func:`generative_decode`.
+            synthesize: also render ``pixels`` with the decoder's own synthesis transform.
+        """
+        if not 0.0 <= correction_scale <= 1.0:
+            raise ValueError("correction_scale must be in [0, 1]")
         c = self.config
         y_n = self.normalize(y_hat)
         u_n = None if uncertainty is None else uncertainty / self.latent_std.view(1, -1, 1, 1)
@@ -255,10 +271,9 @@ class GenerativeDecoder(nn.Module):
         t = torch.full((y_hat.shape[0],), c.t_s, device=y_hat.device)
         v = self.dit(y_n, t, context, extra)
         step = c.t_s * m * v  # normalised units
-        # The correction is added in raw units so that realism = 0 gives y_hat bit for bit.
-        out.update(
-            latent=y_hat - realism * step * self.latent_std.view(1, -1, 1, 1), x0_n=y_n - step, v=v, m=m
-        )
+        # The correction is added in raw units so that correction_scale = 0 gives y_hat bit for bit.
+        correction = correction_scale * step * self.latent_std.view(1, -1, 1, 1)
+        out.update(latent=y_hat - correction, x0_n=y_n - step, v=v, m=m)
         if synthesize and self.synthesis is not None:
             with torch.autocast(y_hat.device.type, enabled=False):  # GDN stays in fp32
                 out["pixels"] = self.synthesis(out["latent"].float())
@@ -268,14 +283,14 @@ class GenerativeDecoder(nn.Module):
         self,
         y_hat: Tensor,
         uncertainty: Tensor | None = None,
-        realism: float = 1.0,
+        correction_scale: float = 1.0,
         return_dict: bool = False,
     ) -> Tensor | dict[str, Tensor]:
         """Refined latent; ``return_dict=True`` gives :meth:`refine`'s dict, with ``pixels`` when the
         decoder has its own synthesis transform (so DDP sees every trained parameter in one forward)."""
-        if realism == 0.0 and not return_dict:
+        if correction_scale == 0.0 and not return_dict:
             return y_hat.clone()  # nothing to add: skip the DiT
-        out = self.refine(y_hat, uncertainty, realism, synthesize=return_dict)
+        out = self.refine(y_hat, uncertainty, correction_scale, synthesize=return_dict)
         return out if return_dict else out["latent"]
 
 
@@ -297,8 +312,9 @@ def generative_decode(
     ``realism`` blends the pixels between the fast decode (0: exactly it, since the latent before the DiT
     step equals :meth:`ImageCodec.decompress_latent`) and the full generative decode (1: the DiT
     correction rendered by the decoder's own GAN-tuned synthesis): ``fast + realism * (generative -
-    fast)``. Scaling only the latent correction is no fidelity knob once the synthesis is fine-tuned for
-    the refined latent (with ``dit-ic-s-v2`` realism 0 that way lost PSNR *and* NIQE against both ends);
+    fast)``. Scaling the latent correction instead (:meth:`GenerativeDecoder.refine`'s
+    ``correction_scale``) is no fidelity knob once the synthesis is fine-tuned for the refined latent
+    (with ``dit-ic-s-v2``, a correction scale of 0 lost PSNR *and* NIQE against both ends);
     interpolating the outputs of a distortion- and a perception-trained decoder traces the
     perception-distortion trade-off (Blau & Michaeli 2018; network/output interpolation as in ESRGAN),
     and in between it is often above both ends in PSNR (docs/dit.md). ``coder``: the entropy coder of
@@ -313,7 +329,7 @@ def generative_decode(
         return codec.synthesize(latent)
     dec_device = decoder.latent_std.device
     with section("dit"):
-        refined = decoder(latent.to(dec_device), (sigma * inverse_gain).to(dec_device), 1.0)
+        refined = decoder(latent.to(dec_device), (sigma * inverse_gain).to(dec_device))  # the whole step
     if decoder.synthesis is None:
         pixels = codec.synthesize(refined.to(device))
     else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -262,3 +263,17 @@ def test_gan_stage_goes_on_from_an_exported_decoder_file(image_folder, tmp_path)
                   batch_size=2, steps=2, log_every=1, device="cpu", out=str(tmp_path / "gan"))  # fmt: skip
     record = main(gan)
     assert {"g_adv", "fm", "d_loss"} <= set(record) and np.isfinite(record["loss"]) and record["fm"] > 0
+
+
+def test_compare_realism_is_the_pixel_blend_of_decode():
+    """``compare --realism`` passes the value to ``generative_decode``'s pixel blend, which is what
+    ``dicodec decode --realism`` means; its help said "scale of the one-step correction" (the
+    decoder's latent knob, now ``correction_scale``)."""
+    from dicodec.cli.main import cli
+    from dicodec.codec.training.train_dit import cli as train_dit_cli
+
+    compare = next(p for p in train_dit_cli.commands["compare"].params if p.name == "realism")
+    decode = next(p for p in cli.commands["decode"].params if p.name == "realism")
+    for param in (compare, decode):
+        assert re.search(r"blend.*fast decode.*\(0.*generative.*\(1", param.help), param.help
+    assert "correction" not in compare.help

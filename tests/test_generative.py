@@ -1,7 +1,8 @@
-"""Generative decoder (shipped): coding scales, variance guidance, realism, decoding, its files."""
+"""Generative decoder (shipped): coding scales, variance guidance, its two knobs, decoding, its files."""
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import replace
 
 import pytest
@@ -76,22 +77,32 @@ class TestVarianceGuidance:
 
     @pytest.mark.parametrize("mode", ["entropy", "learned", "none"])
     @pytest.mark.parametrize("hw", [(1, 1), (3, 5), (8, 8)])
-    def test_shapes_and_realism_zero_is_identity(self, mode, hw):
+    def test_shapes_and_zero_correction_is_identity(self, mode, hw):
         decoder = tiny_decoder(uncertainty=mode)
         y = torch.randn(2, 32, *hw) * 3
         u = torch.rand(2, 32, *hw)
-        out = decoder(y, u, 1.0)
+        out = decoder(y, u)
         assert out.shape == y.shape and torch.isfinite(out).all() and not torch.equal(out, y)
-        assert torch.equal(decoder(y, u, 0.0), y)
-        assert torch.equal(decoder(y, u, 0.0, return_dict=True)["latent"], y)  # the formula itself, too
+        assert torch.equal(decoder(y, u, correction_scale=0.0), y)
+        # the formula itself, too
+        assert torch.equal(decoder(y, u, correction_scale=0.0, return_dict=True)["latent"], y)
 
-    def test_realism_scales_the_correction_linearly(self):
+    def test_correction_scale_scales_the_correction_linearly(self):
         decoder = tiny_decoder()
         y, u = torch.randn(1, 32, 4, 4), torch.rand(1, 32, 4, 4)
-        full, half = decoder(y, u, 1.0) - y, decoder(y, u, 0.5) - y
+        full, half = decoder(y, u) - y, decoder(y, u, correction_scale=0.5) - y
         assert torch.allclose(half, 0.5 * full, atol=1e-5)
         with pytest.raises(ValueError):
-            decoder(y, u, 1.5)
+            decoder(y, u, correction_scale=1.5)
+
+    def test_realism_has_one_meaning(self):
+        """``realism`` is the pixel blend of ``generative_decode`` (and ``dicodec decode --realism``)
+        only; the decoder's latent knob has its own name (it was also called realism, and a training
+        tool's --realism help described the one while passing the other)."""
+        for method in (GenerativeDecoder.forward, GenerativeDecoder.refine):
+            params = inspect.signature(method).parameters
+            assert "realism" not in params and "correction_scale" in params
+        assert "realism" in inspect.signature(generative_decode).parameters
 
     def test_without_latent_condition(self):
         decoder = tiny_decoder(latent_condition=False)

@@ -51,6 +51,8 @@ def compare(decoder: GenerativeDecoder, codec: ImageCodec, data: str, qualities:
     Per image and quality: bpp and, for ``fast`` (synthesis of y_hat), ``onestep`` and, with a teacher,
     ``multistep`` (SDEdit from y_hat with ``teacher_steps`` Euler steps), PSNR, gradient and Laplacian
     energy ratios (decoded / source; 1 = as much texture as the source) and NIQE (lower = more natural).
+    ``realism`` is :func:`~dicodec.codec.generative_decoder.generative_decode`'s pixel blend, as in
+    ``dicodec decode --realism``.
     """
     from dicodec.codec.pipeline import pad_image
     from dicodec.codec.training.data import list_images, load_rgb

@@ -49,7 +49,7 @@ def onestep_terms(cfg: DitTrainConfig, ddp_decoder: nn.Module, decoder: Generati
     """
     teacher, lpips_net, disc = nets["teacher"], nets["lpips"], nets["disc"]
     with autocast:
-        out = ddp_decoder(lat["y_hat"], lat["sigma"], 1.0, return_dict=True)
+        out = ddp_decoder(lat["y_hat"], lat["sigma"], return_dict=True)
         target = None
         if teacher is not None:
             y_n = decoder.normalize(lat["y_hat"])

@@ -391,7 +391,13 @@ def sample_command(
 @click.option("--data", type=click.Path(exists=True), required=True, help="Folder of evaluation images.")
 @click.option("--qualities", default="0,25,50", help="Comma-separated qualities 0..100.")
 @click.option("--teacher-steps", type=int, default=8, help="Euler steps of the multi-step decode.")
-@click.option("--realism", type=float, default=1.0, help="Scale of the one-step correction, 0..1.")
+@click.option(
+    "--realism",
+    type=click.FloatRange(0.0, 1.0),
+    default=1.0,
+    help="One-step decode: blend its pixels from the fast decode (0) to the full generative one (1), as "
+    "'dicodec decode --realism' does.",
+)
 @click.option("--max-images", type=int, default=0, help="Use only the first N images (0 = all).")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", help="Where to decode.")
 @click.option("--out", type=click.Path(), default=None, help="Write all rows as JSON here.")
