@@ -269,7 +269,7 @@ def _transfer(model: ZooModel, source: str, part: Path, progress: bool, timeout_
         offset = 0
     if offset == model.size:
         return  # complete: the hash check decides
-    from dicodec import __version__
+    from dicodec.version import __version__
 
     headers = {"User-Agent": f"dicodec/{__version__}", "Accept-Encoding": "identity"}
     if offset:

@@ -72,7 +72,7 @@ def export_state(model: ImageCodec) -> dict[str, torch.Tensor]:
 
 def save_codec(model: ImageCodec, path: str | Path, name: str, extra: dict | None = None) -> str:
     """Write ``model`` (already ``update()``-d) to ``path``; returns the file's sha256."""
-    from dicodec import __version__
+    from dicodec.version import __version__
 
     metadata = {
         "arch": ARCH,
@@ -163,7 +163,7 @@ def load_codec_file(path: str | Path, expected_sha256: str | None = None) -> Ima
 
 def save_decoder(decoder: GenerativeDecoder, path: str | Path, name: str, extra: dict | None = None) -> str:
     """Write a generative decoder as fp16 safetensors with arch/config metadata; returns its sha256."""
-    from dicodec import __version__
+    from dicodec.version import __version__
 
     state = {
         k: (v.detach().cpu().float() if k in _DECODER_FP32_KEYS else v.detach().cpu().half()).contiguous()

@@ -22,8 +22,7 @@ from dicodec.errors import (
     UnsupportedVersion,
     WeightsMismatch,
 )
-
-__version__ = "0.7.0"
+from dicodec.version import __version__
 
 __all__ = [
     "encode",

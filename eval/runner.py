@@ -22,7 +22,7 @@ import multiprocessing
 import os
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -33,12 +33,11 @@ from tqdm import tqdm
 from . import niqe as niqe_mod
 from .aggregate import Record, average_curves, bd_table
 from .colors import luma
+from .config import EvalConfig
 from .fid import extract_patches, frechet_distance, kernel_inception_distance
-from .image_codecs import DEFAULT_QUALITIES, CodecUnavailable, ImageCodec, make_codec
+from .image_codecs import CodecUnavailable, ImageCodec, make_codec
 from .learned import LearnedMetrics
 from .metrics import (
-    DEFAULT_IMAGE_METRICS,
-    DEFAULT_VIDEO_METRICS,
     METRICS,
     caveat,
     compute_pair_metrics,
@@ -49,33 +48,6 @@ from .sysinfo import machine_info, package_versions, resolve_device
 
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pnm"}
 VIDEO_EXTENSIONS = {".mp4", ".mkv", ".mov", ".avi", ".webm", ".y4m", ".ivf", ".m4v", ".mpg", ".mpeg", ".ts"}
-
-
-@dataclass
-class EvalConfig:
-    """Everything that determines an evaluation run (what the CLI options map to)."""
-
-    codecs: list[str] = field(default_factory=lambda: ["dicodec", "jpeg", "webp", "avif", "jxl", "hevc"])
-    video_codecs: list[str] = field(default_factory=lambda: ["dicodec", "x264", "x265", "av1"])
-    qualities: dict[str, list[float]] = field(default_factory=dict)  # codec -> sweep; defaults otherwise
-    metrics: list[str] = field(default_factory=lambda: list(DEFAULT_IMAGE_METRICS))
-    video_metrics: list[str] = field(default_factory=lambda: list(DEFAULT_VIDEO_METRICS))
-    anchor: str = "avif"
-    video_anchor: str = "x265"
-    device: str = "auto"
-    weights_dir: str | None = None
-    max_images: int | None = None
-    max_frames: int = 30
-    patch_size: int = 256  # HiFiC's FID/KID patch size
-    bd_method: str = "pchip"
-    dicodec_model: str | None = None
-    jobs: int = 1
-    progress: bool = True
-
-    def qualities_for(
-        self, codec: str, defaults: dict[str, tuple[float, ...]] = DEFAULT_QUALITIES
-    ) -> list[float]:
-        return list(self.qualities.get(codec, defaults.get(codec, ())))
 
 
 def collect_inputs(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[Path], list[Path]]:

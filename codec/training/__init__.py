@@ -1,5 +1,5 @@
 """Everything only training needs; the shipped codec (``dicodec.codec`` outside this package) never
-imports it.
+imports it (``tests/test_import_contract.py``).
 
 Image codec: ``train`` (the loop, ``python -m dicodec.codec.training.train``, also ``dicodec train``),
 ``data`` (crops and augmentations), ``warm_start`` (start from released weights).
