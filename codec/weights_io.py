@@ -20,7 +20,6 @@ that differs, a damaged header, a wrong architecture or metadata that does not p
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -32,6 +31,7 @@ from dicodec.codec.dit import DiTConfig
 from dicodec.codec.fixed_point import ExactConv2d
 from dicodec.codec.generative_decoder import GenerativeConfig, GenerativeDecoder
 from dicodec.codec.model import ImageCodec
+from dicodec.codec.model_store import sha256_file
 from dicodec.errors import ModelError, WeightsMismatch
 
 ARCH = "dicodec.ImageCodec"
@@ -40,14 +40,17 @@ DECODER_ARCH = "dicodec.GenerativeDecoder"
 KEY_MIGRATIONS: dict[str, str] = {}
 _DECODER_FP32_KEYS = ("latent_mean", "latent_std")  # normalisation statistics stay exact
 
-
-
-def sha256_file(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+__all__ = [
+    "ARCH",
+    "DECODER_ARCH",
+    "load_codec_file",
+    "load_decoder_file",
+    "read_metadata",
+    "read_weights_file",
+    "save_codec",
+    "save_decoder",
+    "sha256_file",
+]
 
 
 def _exact_float_keys(model: ImageCodec) -> set[str]:

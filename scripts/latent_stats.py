@@ -20,10 +20,11 @@ import torch.nn.functional as F
 from dicodec.codec.model import quality_to_level
 from dicodec.codec.training.codec_latents import codec_latents, load_frozen_codec
 from dicodec.codec.training.data import CropSampler
+from dicodec.eval.metrics import psnr_from_mse
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-    return float(10 * torch.log10(1 / F.mse_loss(a.clamp(0, 1), b)))
+    return float(psnr_from_mse(F.mse_loss(a.clamp(0, 1), b), peak=1.0))
 
 
 @click.command()

@@ -19,6 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from dicodec.eval.metrics import psnr_from_mse
+
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from pytorch_msssim import ms_ssim
@@ -43,7 +45,7 @@ def gaussian_nll(logvar: Tensor, error: Tensor) -> Tensor:
 def distortion_loss(x_hat: Tensor, x: Tensor, w_mse: float, w_msssim: float) -> dict[str, Tensor]:
     """``w_mse * MSE + w_msssim * (1 - MS-SSIM)`` on images in [0, 1]; MS-SSIM needs sides > 160 px."""
     mse = F.mse_loss(x_hat.float(), x)
-    out = {"mse": mse, "psnr": 10 * torch.log10(1 / mse.detach().clamp_min(1e-10))}
+    out = {"mse": mse, "psnr": psnr_from_mse(mse.detach(), peak=1.0)}
     loss = w_mse * mse
     if w_msssim > 0:
         out["msssim"] = ms_ssim(x_hat.float().clamp(0, 1), x, data_range=1.0)

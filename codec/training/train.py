@@ -46,6 +46,7 @@ from dicodec.codec.training.loop import (
     save_checkpoint,
     setup_distributed,
 )
+from dicodec.eval.metrics import psnr_from_mse
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -157,7 +158,7 @@ def rd_loss(model: ImageCodec, out: dict, x: torch.Tensor, level: torch.Tensor, 
     excess = (out["scale_excess"] / num_pixels).mean()  # logged: log-scale units beyond the range, per pixel
     if cfg.w_scale_range > 0:
         loss = loss + cfg.w_scale_range * excess
-    psnr = (10 * torch.log10(1.0 / mse.clamp_min(1e-10))).mean()
+    psnr = psnr_from_mse(mse, peak=1.0).mean()
     terms = {"loss": loss, "bpp": bpp.mean(), "mse": mse.mean(), "psnr": psnr, "scale_excess": excess}
     if msssim is not None:
         terms["msssim"] = msssim.mean()
