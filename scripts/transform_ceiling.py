@@ -1,6 +1,6 @@
 """Fidelity ceiling of a codec's transforms: synthesis(analysis(x)) with no quantisation at all.
 
-    python scripts/transform_ceiling.py IMAGES_DIR [--model hp32-v6] [--device cpu] [--json out.json]
+    python scripts/transform_ceiling.py IMAGES_DIR [--model NAME] [--device cpu] [--json out.json]
 
 No entropy model can make a decode better than its synthesis transform rendering the *unquantised*
 latent, so this is the PSNR the RD curve saturates at as the rate grows. It tells which part of a
@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from pytorch_msssim import ms_ssim
 
+from dicodec.codec import registry
 from dicodec.codec.pipeline import pad_image
 from dicodec.codec.training.codec_latents import codec_latents, load_frozen_codec
 from dicodec.codec.training.data import list_images, load_rgb
@@ -52,7 +53,12 @@ def ceiling_rows(model: str, images: str, device: str = "cpu", max_images: int =
 
 @click.command()
 @click.argument("images", type=click.Path(exists=True))
-@click.option("--model", default="hp32-v6", show_default=True, help="Registry name or weights file.")
+@click.option(
+    "--model",
+    default=lambda: registry.default_name(),
+    show_default="the registry's default codec",
+    help="Registry name or weights file.",
+)
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--max-images", type=int, default=0, help="Use only the first N images (0 = all).")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None, help="Write rows here.")

@@ -1,7 +1,7 @@
 """Train the generative decoder (DiT-IC on dicodec's 32x latents) in three stages, like ``train.py``.
 
-The image codec stays frozen throughout (its weights file, default ``hp32-v6``); only the DiT side trains.
-The objectives are in :mod:`~dicodec.codec.training.dit_objectives`.
+The image codec stays frozen throughout (its weights file, default the registry's default codec); only
+the DiT side trains. The objectives are in :mod:`~dicodec.codec.training.dit_objectives`.
 
 1. ``prior``: rectified-flow prior on clean encoder latents (``flow_matching.flow_matching_targets``)
    plus, until ``repa_stop``, self-alignment of block ``repa_layer``'s tokens with the clean latent
@@ -35,8 +35,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
-from dataclasses import asdict, fields, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import click
@@ -45,9 +44,9 @@ import torch.distributed as dist
 from PIL import Image
 from torch import Tensor, nn
 
+from dicodec.codec import registry
 from dicodec.codec.generative_decoder import (
     GENERATIVE_PRESETS,
-    UNCERTAINTY_MODES,
     GenerativeConfig,
     GenerativeDecoder,
 )
@@ -55,7 +54,7 @@ from dicodec.codec.model import ImageCodec
 from dicodec.codec.training.codec_latents import codec_latents, load_frozen_codec
 from dicodec.codec.training.data import CropSampler
 from dicodec.codec.training.discriminator import PatchDiscriminator, hinge_d_loss
-from dicodec.codec.training.dit_config import _S, STAGES, TRAIN_PRESETS, DitTrainConfig
+from dicodec.codec.training.dit_config import STAGES, TRAIN_PRESETS, DitTrainConfig
 from dicodec.codec.training.dit_evaluation import compare, compare_means, sample_grid
 from dicodec.codec.training.dit_losses import distortion_loss
 from dicodec.codec.training.dit_objectives import PriorObjective, onestep_terms
@@ -68,6 +67,7 @@ from dicodec.codec.training.loop import (
     save_checkpoint,
     setup_distributed,
 )
+from dicodec.codec.training.options import config_options, overrides
 from dicodec.codec.weights_io import load_decoder_file, save_decoder
 
 
@@ -286,36 +286,6 @@ def export(checkpoint_path: str | Path, out_path: str | Path, name: str) -> str:
     return save_decoder(decoder, out_path, name, extra)
 
 
-def _field_help() -> dict[str, str]:
-    """Help texts of the CLI options: the comment after each field of :class:`DitTrainConfig`."""
-    import inspect
-    import re
-
-    src = inspect.getsource(DitTrainConfig)
-    return {m[1]: m[2] for m in re.finditer(r"^    (\w+): [^\n]*?  # ([^\n]*)$", src, re.M)}
-
-
-_CHOICES = {
-    "stage": STAGES,
-    "model": tuple(GENERATIVE_PRESETS),
-    "uncertainty": UNCERTAINTY_MODES,
-    "device": ("auto", "cpu", "cuda"),
-}
-
-
-def _config_options(fn: Callable) -> Callable:
-    """One ``--field-name`` option per documented config field (overrides the preset when given)."""
-    types, helps = {"int": int, "float": float, "str": str}, _field_help()
-    for f in reversed([f for f in fields(DitTrainConfig) if f.type in ("bool", *types)]):
-        flag = "--" + f.name.replace("_", "-")
-        if f.type == "bool":
-            fn = click.option(f"{flag}/--no-{flag[2:]}", f.name, default=None, help=helps[f.name])(fn)
-        else:
-            kind = click.Choice(_CHOICES[f.name]) if f.name in _CHOICES else types[f.type]
-            fn = click.option(flag, f.name, type=kind, default=None, help=helps[f.name])(fn)
-    return fn
-
-
 @click.group()
 def cli() -> None:
     """Train and inspect the generative (DiT) decoder."""
@@ -332,8 +302,8 @@ def cli() -> None:
 @click.option("--resume", is_flag=True, help="Continue from OUT/ckpt.pt if it exists.")
 @click.option("--export-to", type=click.Path(), default=None, help="After training, write EMA weights here.")
 @click.option("--name", default="dit-ic-custom-v1", help="Model name stored in the exported file.")
-@_config_options
-def train_command(preset: str, resume: bool, export_to: str | None, name: str, **overrides) -> None:
+@config_options(DitTrainConfig)
+def train_command(preset: str, resume: bool, export_to: str | None, name: str, **options) -> None:
     """Run one stage (prior, onestep or gan).
 
     \b
@@ -341,7 +311,7 @@ def train_command(preset: str, resume: bool, export_to: str | None, name: str, *
       python -m dicodec.codec.training.train_dit train --config prior-tiny --data my_photos --device cpu
       torchrun --nproc_per_node 2 -m dicodec.codec.training.train_dit train --config prior-s --resume
     """
-    cfg = replace(TRAIN_PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None})
+    cfg = replace(TRAIN_PRESETS[preset], **overrides(options))
     record = main(cfg, resume=resume)
     if is_rank_zero():
         if export_to:
@@ -354,7 +324,13 @@ def train_command(preset: str, resume: bool, export_to: str | None, name: str, *
 @click.option(
     "--ckpt", type=click.Path(exists=True), required=True, help="Checkpoint (EMA is used) or exported file."
 )
-@click.option("--codec", "codec_spec", default=_S.codec, help="Frozen codec weights (or preset:tiny).")
+@click.option(
+    "--codec",
+    "codec_spec",
+    default=lambda: registry.default_name(),
+    show_default="the registry's default codec",
+    help="Frozen codec: registry name, weights file, or preset:tiny.",
+)
 @click.option("--out", type=click.Path(), required=True, help="PNG file to write.")
 @click.option("--num", type=int, default=8, help="Number of samples.")
 @click.option("--size", type=int, default=256, help="Sample side in pixels (multiple of 32).")
@@ -387,7 +363,13 @@ def sample_command(
 @click.option(
     "--teacher", type=click.Path(exists=True), default=None, help="Prior checkpoint/file: adds multistep."
 )
-@click.option("--codec", "codec_spec", default=_S.codec, help="Frozen codec weights (or preset:tiny).")
+@click.option(
+    "--codec",
+    "codec_spec",
+    default=lambda: registry.default_name(),
+    show_default="the registry's default codec",
+    help="Frozen codec: registry name, weights file, or preset:tiny.",
+)
 @click.option("--data", type=click.Path(exists=True), required=True, help="Folder of evaluation images.")
 @click.option("--qualities", default="0,25,50", help="Comma-separated qualities 0..100.")
 @click.option("--teacher-steps", type=int, default=8, help="Euler steps of the multi-step decode.")
