@@ -27,8 +27,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 from tqdm import tqdm
+
+from dicodec.images import read_image
 
 from . import niqe as niqe_mod
 from .aggregate import Record, average_curves, bd_table
@@ -66,9 +67,9 @@ def collect_inputs(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[Path],
 
 
 def load_image(path: Path) -> np.ndarray:
-    """8-bit RGB; gray is replicated and alpha dropped (codecs here code RGB only)."""
-    with Image.open(path) as im:
-        return np.array(im.convert("RGB"))  # a writable copy: torch.from_numpy warns on read-only arrays
+    """8-bit RGB as ``dicodec encode`` reads it (:func:`dicodec.images.read_image`: EXIF orientation
+    applied, gray replicated), with alpha dropped and 16 bits reduced (codecs here code 8-bit RGB)."""
+    return read_image(path, alpha="drop", bit_depth="reduce")
 
 
 def image_name(path: Path, taken: set[str]) -> str:
