@@ -71,6 +71,7 @@ def test_resume_continues_from_checkpoint(image_folder, tmp_path):
     assert ckpt["step"] == 20 and ckpt["samples_seen"] == 20 * cfg.batch_size
 
 
+@pytest.mark.slow  # starts a two-process torchrun job (and a third process to resume it)
 def test_two_process_gloo_ddp_and_single_process_resume(image_folder, tmp_path):
     out = tmp_path / "ddp"
     common = [
