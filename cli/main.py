@@ -97,7 +97,8 @@ LAZY_COMMANDS: dict[str, LazyCommand] = {
         "dicodec.eval.weights_cli:weights_group", "Get the LPIPS/DISTS weights for 'dicodec eval' (once)."
     ),
     "train": LazyCommand(
-        "dicodec.codec.train:train_command", "Train (or continue training) a codec on a folder of images."
+        "dicodec.codec.training.train:train_command",
+        "Train (or continue training) a codec on a folder of images.",
     ),
 }
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Iterator
 from types import ModuleType
 
 import numpy as np
@@ -61,6 +62,11 @@ _LS_STEP_INT = int(LOG_SCALE_STEP * _ONE)
 
 def scale_table() -> Tensor:
     return torch.exp(LOG_SCALE_MIN + LOG_SCALE_STEP * torch.arange(SCALE_LEVELS, dtype=torch.float64)).float()
+
+
+def coding_scales(index: Tensor) -> Tensor:
+    """The scale (sigma, gain-scaled latent units) of each scale-table index, on the index's device."""
+    return scale_table().to(index.device)[index.long()]
 
 
 def scale_index_exact(log_scale_int: Tensor) -> Tensor:
@@ -272,6 +278,31 @@ class LatentCodec(nn.Module):
         mean_int, log_scale_int = params.chunk(2, 1)
         return mean_int, scale_index_exact(log_scale_int)
 
+    def _z_symbols(self, y: Tensor) -> Tensor:
+        """Hyper-latent symbols of ``y``: bounded like y's, so every coder can code them (3.x escapes
+        hold < 2^15)."""
+        z = self.hyper_analysis(y.float())
+        return torch.round(z - self._z_medians(z.device)).clamp(-SYMBOL_LIMIT, SYMBOL_LIMIT)
+
+    def _hyper_int(self, z_symbols: Tensor, latent_shape: tuple[int, int]) -> Tensor:
+        """The integer hyperprior features both coding directions compute from the z symbols."""
+        z = quantize_activation_exact(z_symbols + self._z_medians(z_symbols.device))
+        return self.hyper_synthesis.forward_exact(z)[..., : latent_shape[0], : latent_shape[1]]
+
+    def _encode_slices(self, y: Tensor, hyper_int: Tensor) -> Iterator[tuple[Tensor, Tensor, Tensor]]:
+        """``(symbols, mean_int, scale_index)`` of each slice of ``y`` in coding order.
+
+        The one copy of the encoder's integer arithmetic: :meth:`compress` codes its output,
+        :meth:`simulate_coding` returns it without a coder, so the two cannot drift apart.
+        """
+        y_hat_ints: list[Tensor] = []
+        for i, y_i in enumerate(y.chunk(self.num_slices, 1)):
+            with section("exact_params"):
+                mean_int, index = self._slice_params(i, hyper_int, y_hat_ints)
+                symbols = torch.round(y_i.double() - mean_int / _ONE).clamp(-SYMBOL_LIMIT, SYMBOL_LIMIT)
+            yield symbols, mean_int, index
+            y_hat_ints.append(self._next_context(symbols, mean_int))
+
     @torch.no_grad()
     def compress(self, y: Tensor, coder: ModuleType = grouped_ans) -> list[bytes]:
         """Code one latent ``(1, M, h, w)``; returns ``[z_string, y_slice_0, ..., y_slice_{S-1}]``.
@@ -283,25 +314,35 @@ class LatentCodec(nn.Module):
             raise ValueError("compress codes one latent at a time")
         z_tables, y_tables = self._coding_tables()
         with section("network"):
-            z = self.hyper_analysis(y.float())
-            medians = self._z_medians(z.device)
-            # bounded like y's symbols, so every coder can code them (3.x escapes hold < 2^15)
-            z_symbols = torch.round(z - medians).clamp(-SYMBOL_LIMIT, SYMBOL_LIMIT)
-        z_channel = torch.arange(z.shape[1], dtype=torch.int32).view(1, -1, 1, 1).expand(z.shape)
+            z_symbols = self._z_symbols(y)
+        zc = z_symbols.shape[1]
+        z_channel = torch.arange(zc, dtype=torch.int32).view(1, -1, 1, 1).expand(z_symbols.shape)
         with section("rans"):
             strings = [coder.encode(z_symbols.cpu().numpy(), z_channel.numpy(), z_tables)]
         with section("exact_params"):
-            hyper_int = self.hyper_synthesis.forward_exact(quantize_activation_exact(z_symbols + medians))
-            hyper_int = hyper_int[..., : y.shape[-2], : y.shape[-1]]
-        y_hat_ints: list[Tensor] = []
-        for i, y_i in enumerate(y.chunk(self.num_slices, 1)):
-            with section("exact_params"):
-                mean_int, index = self._slice_params(i, hyper_int, y_hat_ints)
-                symbols = torch.round(y_i.double() - mean_int / _ONE).clamp(-SYMBOL_LIMIT, SYMBOL_LIMIT)
+            hyper_int = self._hyper_int(z_symbols, y.shape[-2:])
+        for symbols, _, index in self._encode_slices(y, hyper_int):
             with section("rans"):
                 strings.append(coder.encode(symbols.cpu().numpy(), index.cpu().numpy(), y_tables))
-            y_hat_ints.append(self._next_context(symbols, mean_int))
         return strings
+
+    @torch.no_grad()
+    def simulate_coding(self, y: Tensor) -> tuple[Tensor, Tensor]:
+        """What :meth:`decompress` returns for :meth:`compress`'s strings, for a batch, without a coder.
+
+        Returns ``y_hat`` (float32, like ``y``) and the scale-table index each element is coded with
+        (:func:`coding_scales` turns it into scales). The integer arithmetic is :meth:`compress`'s own;
+        only the encoder-only hyper-analysis runs in float, so a batch may differ from one-at-a-time
+        coding by float rounding there. For training the DiT decoder on the latents it will decode
+        (``dicodec.codec.training.codec_latents``); needs a frozen codec (``update()`` or loaded
+        weights).
+        """
+        hyper_int = self._hyper_int(self._z_symbols(y), y.shape[-2:])
+        y_hat, indexes = [], []
+        for symbols, mean_int, index in self._encode_slices(y, hyper_int):
+            y_hat.append(symbols + mean_int / _ONE)
+            indexes.append(index)
+        return torch.cat(y_hat, 1).float(), torch.cat(indexes, 1)
 
     @staticmethod
     def _next_context(symbols: Tensor, mean_int: Tensor) -> Tensor:
@@ -338,10 +379,7 @@ class LatentCodec(nn.Module):
                 device, torch.float32
             )
         with section("exact_params"):
-            hyper_int = self.hyper_synthesis.forward_exact(
-                quantize_activation_exact(z_symbols + self._z_medians(device))
-            )
-            hyper_int = hyper_int[..., :h, :w]
+            hyper_int = self._hyper_int(z_symbols, (h, w))
         y_hat_ints: list[Tensor] = []
         out, indexes = [], []
         for i in range(self.num_slices):

@@ -149,7 +149,9 @@ def ensure(
 # ----------------------------------------------------------------------------------------------
 
 
-def sha256_of(path: Path) -> str:
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """Hex sha256 of a file's bytes, read in 1 MiB blocks: the one file hash of dicodec (the zoo's
+    trust, weights loading, the evaluation's weight files)."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(CHUNK), b""):
@@ -170,7 +172,7 @@ def add(source: str | os.PathLike[str]) -> tuple[ZooModel, Path, bool]:
     """
     src = Path(source)
     try:
-        digest = sha256_of(src)
+        digest = sha256_file(src)
     except OSError as exc:
         raise DicodecError(f"cannot read {source}: {exc.strerror or exc}") from exc
     model = zoo.find_by_sha256(digest)
@@ -269,7 +271,7 @@ def _transfer(model: ZooModel, source: str, part: Path, progress: bool, timeout_
         offset = 0
     if offset == model.size:
         return  # complete: the hash check decides
-    from dicodec import __version__
+    from dicodec.version import __version__
 
     headers = {"User-Agent": f"dicodec/{__version__}", "Accept-Encoding": "identity"}
     if offset:
@@ -345,7 +347,7 @@ def _announced_size(response, offset: int) -> int | None:
 
 def _verify_and_rename(model: ZooModel, part: Path, final: Path, source: str) -> None:
     """Give ``part`` the final name only if it is the zoo's file; delete it otherwise."""
-    digest = sha256_of(part)
+    digest = sha256_file(part)
     if digest != model.sha256:
         _discard(part)
         raise WeightsMismatch(

@@ -249,7 +249,7 @@ def load_generative(
                 return _load_decoder(entry.name, zoo.models()[entry.generative_name], device, offline)
             if entry.generative_weights is None:
                 raise UnavailableError(f"model {entry.name} has no generative decoder weights")
-            from dicodec.codec.generative import load_decoder_file
+            from dicodec.codec.weights_io import load_decoder_file
 
             module = load_decoder_file(entry.generative_weights, expected_sha256=entry.generative_sha256)
         _LOADED[key] = module.to(device).eval()
@@ -257,7 +257,7 @@ def load_generative(
 
 
 def _load_decoder(codec: str, model: zoo.ZooModel, device: torch.device | str, offline: bool | None):
-    from dicodec.codec.generative import load_decoder_file
+    from dicodec.codec.weights_io import load_decoder_file
 
     key = (codec, f"generative:{model.name}", str(device))
     if key not in _LOADED:

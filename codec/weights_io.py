@@ -1,6 +1,6 @@
-"""Saving and loading codec weights as safetensors (no pickle), with hash checks.
+"""Saving and loading weights files as safetensors (no pickle), with hash checks: codec and DiT decoder.
 
-What a shipped file holds:
+What a shipped codec file holds:
 
 * float parameters of the transforms as fp16 (halves the size; decoding quality is unchanged because the
   synthesis runs in float32 after loading);
@@ -9,11 +9,17 @@ What a shipped file holds:
   never reads them;
 * metadata: architecture name, config JSON, package version (as STYLE.md asks, like DC-AE / CompressAI
   zoo files).
+
+A generative (DiT) decoder file holds its tensors as fp16 except the latent normalisation statistics,
+and its decoder and DiT configs in the metadata.
+
+Every weights file is opened by one guarded reader, :func:`read_weights_file`: a missing file, a hash
+that differs, a damaged header, a wrong architecture or metadata that does not parse all become a
+:class:`~dicodec.errors.DicodecError` subclass (exit code 1 in the CLI), never a bare exception.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -21,21 +27,30 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from dicodec.codec.config import CodecConfig
+from dicodec.codec.dit import DiTConfig
 from dicodec.codec.fixed_point import ExactConv2d
+from dicodec.codec.generative_decoder import GenerativeConfig, GenerativeDecoder
 from dicodec.codec.model import ImageCodec
+from dicodec.codec.model_store import sha256_file
 from dicodec.errors import ModelError, WeightsMismatch
 
 ARCH = "dicodec.ImageCodec"
+DECODER_ARCH = "dicodec.GenerativeDecoder"
 # Old checkpoint key -> new key (CompressAI ``rename_key`` idea); empty until a rename happens.
 KEY_MIGRATIONS: dict[str, str] = {}
+_DECODER_FP32_KEYS = ("latent_mean", "latent_std")  # normalisation statistics stay exact
 
-
-def sha256_file(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+__all__ = [
+    "ARCH",
+    "DECODER_ARCH",
+    "load_codec_file",
+    "load_decoder_file",
+    "read_metadata",
+    "read_weights_file",
+    "save_codec",
+    "save_decoder",
+    "sha256_file",
+]
 
 
 def _exact_float_keys(model: ImageCodec) -> set[str]:
@@ -60,7 +75,7 @@ def export_state(model: ImageCodec) -> dict[str, torch.Tensor]:
 
 def save_codec(model: ImageCodec, path: str | Path, name: str, extra: dict | None = None) -> str:
     """Write ``model`` (already ``update()``-d) to ``path``; returns the file's sha256."""
-    from dicodec import __version__
+    from dicodec.version import __version__
 
     metadata = {
         "arch": ARCH,
@@ -81,18 +96,24 @@ def read_metadata(path: str | Path) -> dict[str, str]:
         return dict(f.metadata() or {})
 
 
-def load_codec_file(path: str | Path, expected_sha256: str | None = None) -> ImageCodec:
-    """Build an :class:`ImageCodec` from a safetensors file, verifying its hash first.
+def read_weights_file(
+    path: str | Path, arch: str, expected_sha256: str | None = None
+) -> tuple[dict[str, str], dict[str, torch.Tensor]]:
+    """The metadata and tensors of a weights file of architecture ``arch``, checked in the order that
+    costs least: the file exists, its sha256 (before a byte is parsed), its header, its architecture.
 
     Raises:
-        ModelError: missing or unreadable file, wrong architecture, or missing tensors.
+        ModelError: missing or unreadable file, or another architecture.
         WeightsMismatch: the file's sha256 differs from ``expected_sha256``.
     """
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"weights file not found: {path}")
     if expected_sha256 is not None:
-        actual = sha256_file(path)
+        try:
+            actual = sha256_file(path)
+        except OSError as exc:
+            raise ModelError(f"cannot read weights file {path}: {exc.strerror or exc}") from exc
         if actual != expected_sha256:
             raise WeightsMismatch(
                 f"weights file {path.name} has sha256 {actual[:16]}..., expected "
@@ -103,19 +124,80 @@ def load_codec_file(path: str | Path, expected_sha256: str | None = None) -> Ima
         state = load_file(str(path))
     except Exception as exc:  # safetensors raises its own error types on damaged headers
         raise ModelError(f"cannot read weights file {path}: {exc}") from exc
-    if meta.get("arch") != ARCH:
-        raise ModelError(f"{path.name}: architecture {meta.get('arch')!r} is not {ARCH!r}")
-    config = CodecConfig(**json.loads(meta["config"]))
-    model = ImageCodec(config)
+    if meta.get("arch") != arch:
+        raise ModelError(f"{path.name}: architecture {meta.get('arch')!r} is not {arch!r}")
+    return meta, state
+
+
+def _config(path: Path, meta: dict[str, str], key: str, cls: type):
+    """``cls(**json.loads(meta[key]))``, or a ModelError naming the file when the metadata is damaged."""
+    try:
+        return cls(**json.loads(meta[key]))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelError(f"{path.name}: its {key} metadata is missing or invalid ({exc})") from exc
+
+
+def load_codec_file(path: str | Path, expected_sha256: str | None = None) -> ImageCodec:
+    """Build an :class:`ImageCodec` from a safetensors file, verifying its hash first.
+
+    Raises:
+        ModelError: missing or unreadable file, wrong architecture, or missing tensors.
+        WeightsMismatch: the file's sha256 differs from ``expected_sha256``.
+    """
+    path = Path(path)
+    meta, state = read_weights_file(path, ARCH, expected_sha256)
+    model = ImageCodec(_config(path, meta, "config", CodecConfig))
     state = {KEY_MIGRATIONS.get(k, k): v for k, v in state.items()}
     model.latent_codec.resize_buffers_for(state, "latent_codec.")
     reference = model.state_dict()
     for key, value in state.items():
         if key in reference and reference[key].is_floating_point():
             state[key] = value.float()
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # a tensor of the wrong shape
+        raise ModelError(f"{path.name}: {' '.join(str(exc).split())[:200]}") from exc
     missing = set(missing) - _exact_float_keys(model)
     if missing or unexpected:
         raise ModelError(f"{path.name}: missing tensors {sorted(missing)[:3]}, unexpected {unexpected[:3]}")
     model.latent_codec._tables = None
     return model.eval()
+
+
+def save_decoder(decoder: GenerativeDecoder, path: str | Path, name: str, extra: dict | None = None) -> str:
+    """Write a generative decoder as fp16 safetensors with arch/config metadata; returns its sha256."""
+    from dicodec.version import __version__
+
+    state = {
+        k: (v.detach().cpu().float() if k in _DECODER_FP32_KEYS else v.detach().cpu().half()).contiguous()
+        for k, v in decoder.state_dict().items()
+    }
+    metadata = {
+        "arch": DECODER_ARCH,
+        "name": name,
+        "config": json.dumps(decoder.config.to_dict(), sort_keys=True),
+        "dit_config": json.dumps(decoder.dit.config.to_dict(), sort_keys=True),
+        "dicodec_version": __version__,
+    }
+    if extra:
+        metadata["training"] = json.dumps(extra, sort_keys=True)
+    save_file(state, str(path), metadata=metadata)
+    return sha256_file(path)
+
+
+def load_decoder_file(path: str | Path, expected_sha256: str | None = None) -> GenerativeDecoder:
+    """Build a :class:`GenerativeDecoder` from a file written by :func:`save_decoder` (hash-checked).
+
+    Raises:
+        ModelError: missing or unreadable file, wrong architecture, or tensors that do not fit.
+        WeightsMismatch: the file's sha256 differs from ``expected_sha256``.
+    """
+    path = Path(path)
+    meta, state = read_weights_file(path, DECODER_ARCH, expected_sha256)
+    config = _config(path, meta, "config", GenerativeConfig)
+    decoder = GenerativeDecoder(config, _config(path, meta, "dit_config", DiTConfig))
+    try:
+        decoder.load_state_dict({k: v.float() for k, v in state.items()})
+    except RuntimeError as exc:  # missing, unexpected or misshapen tensors
+        raise ModelError(f"{path.name}: {' '.join(str(exc).split())[:200]}") from exc
+    return decoder.eval()

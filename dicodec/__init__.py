@@ -3,6 +3,7 @@
 >>> import dicodec
 >>> data = dicodec.encode(image, quality=60)      # numpy / PIL / torch in, bytes out
 >>> image = dicodec.decode(data)                   # bytes in, numpy uint8 HxWx3 out
+>>> image = dicodec.read_image("photo.jpg")        # a file as the RGB the CLI would code
 """
 
 from dicodec.api import add_model, decode, encode, fetch_model, inspect, list_models, load_codec
@@ -22,8 +23,8 @@ from dicodec.errors import (
     UnsupportedVersion,
     WeightsMismatch,
 )
-
-__version__ = "0.8.0"
+from dicodec.images import read_image
+from dicodec.version import __version__
 
 __all__ = [
     "encode",
@@ -33,6 +34,7 @@ __all__ = [
     "fetch_model",
     "add_model",
     "load_codec",
+    "read_image",
     "DicodecError",
     "BitstreamError",
     "BadMagic",

@@ -210,7 +210,7 @@ def decode(
     pipeline.check_model(header, entry, codec)
     decode_tile = None
     if mode == "generative":
-        from dicodec.codec.generative import generative_decode
+        from dicodec.codec.generative_decoder import generative_decode
 
         dit = registry.load_generative(entry.name, dev, offline=offline, decoder=decoder)
 
@@ -366,13 +366,18 @@ def load_codec(
 ) -> Any:
     """Load a codec (a ``torch.nn.Module`` with ``compress``/``decompress``) for repeated use.
 
-    The module is cached per (name, device); ``dtype`` (e.g. ``torch.float16``) casts the synthesis
-    transform only: the entropy path stays integer-exact whatever the dtype.
+    The module is cached per (name, device) and shared with :func:`decode`. ``dtype`` (e.g.
+    ``torch.float16``) casts the synthesis transform only, of a copy: the entropy path stays
+    integer-exact whatever the dtype, and the cached module ``decode`` uses stays float32 (casting it
+    made every later fast decode in the process run in fp16 and miss the golden files' bytes).
     """
     from dicodec.codec import registry
 
     codec = registry.load(name, _device(device), offline=offline)
     if dtype is not None:
+        import copy
+
+        codec = copy.deepcopy(codec)
         codec.synthesis.to(dtype)
     return codec
 

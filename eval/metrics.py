@@ -123,8 +123,15 @@ def mse(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.mean(d * d))
 
 
-def psnr_from_mse(m: float, peak: float = 255.0) -> float:
-    """``10 log10(peak^2 / MSE)``; ``inf`` for identical inputs (MSE 0)."""
+def psnr_from_mse(m: float | torch.Tensor, peak: float = 255.0) -> float | torch.Tensor:
+    """``10 log10(peak^2 / MSE)``, the one PSNR of dicodec (evaluation, training logs, scripts).
+
+    A number gives ``inf`` for identical inputs (MSE 0). A tensor of MSEs (training: per crop, on the
+    device, inside no graph) is floored at ``1e-10 peak^2`` instead, so that one perfect crop cannot
+    put ``inf`` into a batch mean.
+    """
+    if isinstance(m, torch.Tensor):
+        return 10.0 * torch.log10(peak * peak / m.clamp_min(1e-10 * peak * peak))
     return math.inf if m <= 0.0 else 10.0 * math.log10(peak * peak / m)
 
 

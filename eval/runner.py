@@ -22,23 +22,23 @@ import multiprocessing
 import os
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 from tqdm import tqdm
+
+from dicodec.images import read_image
 
 from . import niqe as niqe_mod
 from .aggregate import Record, average_curves, bd_table
 from .colors import luma
+from .config import EvalConfig
 from .fid import extract_patches, frechet_distance, kernel_inception_distance
-from .image_codecs import DEFAULT_QUALITIES, CodecUnavailable, ImageCodec, make_codec
+from .image_codecs import CodecUnavailable, ImageCodec, make_codec
 from .learned import LearnedMetrics
 from .metrics import (
-    DEFAULT_IMAGE_METRICS,
-    DEFAULT_VIDEO_METRICS,
     METRICS,
     caveat,
     compute_pair_metrics,
@@ -49,33 +49,6 @@ from .sysinfo import machine_info, package_versions, resolve_device
 
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pnm"}
 VIDEO_EXTENSIONS = {".mp4", ".mkv", ".mov", ".avi", ".webm", ".y4m", ".ivf", ".m4v", ".mpg", ".mpeg", ".ts"}
-
-
-@dataclass
-class EvalConfig:
-    """Everything that determines an evaluation run (what the CLI options map to)."""
-
-    codecs: list[str] = field(default_factory=lambda: ["dicodec", "jpeg", "webp", "avif", "jxl", "hevc"])
-    video_codecs: list[str] = field(default_factory=lambda: ["dicodec", "x264", "x265", "av1"])
-    qualities: dict[str, list[float]] = field(default_factory=dict)  # codec -> sweep; defaults otherwise
-    metrics: list[str] = field(default_factory=lambda: list(DEFAULT_IMAGE_METRICS))
-    video_metrics: list[str] = field(default_factory=lambda: list(DEFAULT_VIDEO_METRICS))
-    anchor: str = "avif"
-    video_anchor: str = "x265"
-    device: str = "auto"
-    weights_dir: str | None = None
-    max_images: int | None = None
-    max_frames: int = 30
-    patch_size: int = 256  # HiFiC's FID/KID patch size
-    bd_method: str = "pchip"
-    dicodec_model: str | None = None
-    jobs: int = 1
-    progress: bool = True
-
-    def qualities_for(
-        self, codec: str, defaults: dict[str, tuple[float, ...]] = DEFAULT_QUALITIES
-    ) -> list[float]:
-        return list(self.qualities.get(codec, defaults.get(codec, ())))
 
 
 def collect_inputs(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[Path], list[Path]]:
@@ -94,9 +67,9 @@ def collect_inputs(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[Path],
 
 
 def load_image(path: Path) -> np.ndarray:
-    """8-bit RGB; gray is replicated and alpha dropped (codecs here code RGB only)."""
-    with Image.open(path) as im:
-        return np.array(im.convert("RGB"))  # a writable copy: torch.from_numpy warns on read-only arrays
+    """8-bit RGB as ``dicodec encode`` reads it (:func:`dicodec.images.read_image`: EXIF orientation
+    applied, gray replicated), with alpha dropped and 16 bits reduced (codecs here code 8-bit RGB)."""
+    return read_image(path, alpha="drop", bit_depth="reduce")
 
 
 def image_name(path: Path, taken: set[str]) -> str:

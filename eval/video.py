@@ -49,7 +49,7 @@ from .image_codecs import CodecUnavailable, _is_unavailable, encoder_version, py
 from .metrics import METRICS, caveat, compute_pair_metrics, format_notes, na_reason
 
 if TYPE_CHECKING:
-    from .runner import EvalConfig
+    from .config import EvalConfig
 
 # Candidates in order of preference; the first one the installed FFmpeg has is used.
 ENCODER_CANDIDATES: dict[str, tuple[str, ...]] = {

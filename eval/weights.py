@@ -145,11 +145,9 @@ def search_dirs(weights_dir: str | os.PathLike[str] | None = None) -> list[Path]
 
 @functools.lru_cache(maxsize=64)
 def _file_sha256(path: Path, size: int, mtime_ns: int) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    from dicodec.codec.model_store import sha256_file
+
+    return sha256_file(path)
 
 
 def sha256_of(path: Path) -> str:

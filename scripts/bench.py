@@ -43,7 +43,7 @@ def sample_image(width: int, height: int) -> np.ndarray:
 
 def generative_source(entry, untrained: str | None) -> str:
     """``"shipped"`` or ``"untrained"``: which decoder the generative rows of ``entry`` will time."""
-    from dicodec.codec.generative import GENERATIVE_PRESETS
+    from dicodec.codec.generative_decoder import GENERATIVE_PRESETS
 
     if "generative" in entry.decode_modes and entry.generative_weights is not None and not untrained:
         return "shipped"
@@ -61,7 +61,7 @@ def prepare_generative(model: str | None, untrained: str | None) -> str:
 
     from dicodec.codec import registry
     from dicodec.codec.dit import DIT_PRESETS
-    from dicodec.codec.generative import GENERATIVE_PRESETS, GenerativeDecoder
+    from dicodec.codec.generative_decoder import GENERATIVE_PRESETS, GenerativeDecoder
 
     entry = registry.get_entry(model)
     if generative_source(entry, untrained) == "shipped":

@@ -23,7 +23,7 @@ import torch
 import dicodec
 from dicodec.bitstream import container
 from dicodec.codec import pipeline, registry
-from dicodec.codec.data import list_images, load_rgb
+from dicodec.codec.training.data import list_images, load_rgb
 from dicodec.codec.weights_io import sha256_file
 
 

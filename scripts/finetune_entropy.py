@@ -41,9 +41,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from dicodec.codec.data import list_images, load_rgb
 from dicodec.codec.fixed_point import ExactConv2d
 from dicodec.codec.model import ImageCodec
+from dicodec.codec.training.data import list_images, load_rgb
 from dicodec.codec.transforms import DOWNSCALE
 from dicodec.codec.weights_io import load_codec_file, save_codec
 

@@ -52,7 +52,7 @@ else
   launch=(python3)
 fi
 cd /tmp  # import the installed copy (or the editable one on CPU), not the source folders
-T=(-m dicodec.codec.train_dit)
+T=(-m dicodec.codec.training.train_dit)
 codec=()
 extra=()
 if [ "$size" = tiny ]; then

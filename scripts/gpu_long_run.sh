@@ -41,7 +41,7 @@ throughput)
   cd /tmp
   before=${BEFORE:-hp32f}
   rm -rf /tmp/tp
-  torchrun --standalone --nproc_per_node "$(gpus)" -m dicodec.codec.train --config "$before" \
+  torchrun --standalone --nproc_per_node "$(gpus)" -m dicodec.codec.training.train --config "$before" \
     --data "$stage/pack" --out /tmp/tp --max-minutes "${MINUTES:-3.2}" --log-every 20 \
     --init "$stage/init.safetensors" ${EXTRA:-} >/tmp/tp.txt 2>&1 || tail -n 5 /tmp/tp.txt
   cp /tmp/tp/log.jsonl "$OUT/throughput_$before.jsonl"
@@ -56,7 +56,7 @@ start)
   source scripts/gpu_env.sh
   cd /tmp
   rm -rf "$run"
-  setsid nohup torchrun --standalone --nproc_per_node "$(gpus)" -m dicodec.codec.train --config "$config" \
+  setsid nohup torchrun --standalone --nproc_per_node "$(gpus)" -m dicodec.codec.training.train --config "$config" \
     --data "$stage/pack" --out "$run" --schedule-minutes "$schedule" --max-minutes "${MINUTES:-$schedule}" \
     --init "$stage/init.safetensors" --val-data "$stage/select" ${EXTRA:-} \
     >/tmp/run.txt 2>&1 </dev/null &
@@ -69,7 +69,7 @@ wait)
     lines=$(wc -l </tmp/run.txt)
     [ "$lines" -gt "$shown" ] && sed -n "$((shown + 1)),${lines}p" /tmp/run.txt | grep -E "step=[0-9]*00 |val|warm|resumed|process|rror" || true
     shown=$lines
-    pgrep -f "dicodec.codec.train" >/dev/null || { echo "training ended"; break; }
+    pgrep -f "dicodec.codec.training.train" >/dev/null || { echo "training ended"; break; }
     sleep 10
   done
   [ -f "$run/val.jsonl" ] && tail -n 3 "$run/val.jsonl"
@@ -79,7 +79,7 @@ export)
   cd /tmp
   ckpt=$run/ckpt.pt
   [ -f "$run/best.pt" ] && ckpt=$run/best.pt
-  python3 -c "from dicodec.codec.train import export; print('$ckpt sha256', export('$ckpt', '/tmp/model.safetensors', '$name'))"
+  python3 -c "from dicodec.codec.training.train import export; print('$ckpt sha256', export('$ckpt', '/tmp/model.safetensors', '$name'))"
   split -b 15000000 /tmp/model.safetensors "$OUT/$name.safetensors.part-"
   cp "$run/log.jsonl" "$OUT/train_log.jsonl"
   cp "$run/val.jsonl" "$OUT/val_log.jsonl" 2>/dev/null || true

@@ -26,7 +26,7 @@ gpus=$(python3 -c 'import torch; print(torch.cuda.device_count())')
 source scripts/gpu_env.sh
 src=$PWD
 cd /tmp  # import the installed copy, not the source folders
-train=(-m dicodec.codec.train --config "$config" --data "$src/${PACK:-data/pack}" --schedule-minutes "$schedule"
+train=(-m dicodec.codec.training.train --config "$config" --data "$src/${PACK:-data/pack}" --schedule-minutes "$schedule"
   --resume --out /tmp/run --max-minutes "$minutes" ${BATCH:+--batch-size "$BATCH"}
   ${VAL:+--val-data "$src/$VAL"} ${EXTRA:-})
 if [ "$phase" = first ]; then
@@ -39,7 +39,7 @@ if [ -n "${VAL:-}" ] && [ -f /tmp/run/best.pt ]; then
   ckpt=/tmp/run/best.pt
   cp /tmp/run/val.jsonl "$OUT/val_log.jsonl"
 fi
-python3 -c "from dicodec.codec.train import export; print('$ckpt sha256', export('$ckpt', '/tmp/model.safetensors', '$name'))"
+python3 -c "from dicodec.codec.training.train import export; print('$ckpt sha256', export('$ckpt', '/tmp/model.safetensors', '$name'))"
 split -b 15000000 /tmp/model.safetensors "$OUT/$name.safetensors.part-"
 cp /tmp/run/log.jsonl "$OUT/train_log.jsonl"
 python3 "$src/scripts/rd_quick.py" /tmp/model.safetensors "$src/${EVAL:-data/eval}" --device cuda \

@@ -10,7 +10,7 @@ coding scales relative to that, how well the synthesis does from each, and their
 The one-step decoder treats ``y_hat`` as the flow state at ``t_s``, so the noise level
 ``t_s / (1 - t_s)`` should match the coding-error std at the lowest quality (docs/dit.md)::
 
-    python scripts/latent_stats.py --codec hp32-v6 --data data/pack --crops 12
+    python scripts/latent_stats.py --data data/pack --crops 12   # --codec NAME: another than the default
 """
 
 from __future__ import annotations
@@ -21,19 +21,24 @@ import click
 import torch
 import torch.nn.functional as F
 
-from dicodec.codec.data import CropSampler
-from dicodec.codec.generative import codec_latents
+from dicodec.codec import registry
 from dicodec.codec.model import quality_to_level
-from dicodec.codec.train_dit import load_frozen_codec
+from dicodec.codec.training.codec_latents import codec_latents, load_frozen_codec
+from dicodec.codec.training.data import CropSampler
+from dicodec.eval.metrics import psnr_from_mse
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-    return float(10 * torch.log10(1 / F.mse_loss(a.clamp(0, 1), b)))
+    return float(psnr_from_mse(F.mse_loss(a.clamp(0, 1), b), peak=1.0))
 
 
 @click.command()
 @click.option(
-    "--codec", "codec_spec", default="hp32-v6", show_default=True, help="Registry name or weights file."
+    "--codec",
+    "codec_spec",
+    default=lambda: registry.default_name(),
+    show_default="the registry's default codec",
+    help="Registry name or weights file.",
 )
 @click.option("--data", type=click.Path(exists=True), required=True, help="Folder of images to crop.")
 @click.option("--crops", type=int, default=12, show_default=True)

@@ -24,7 +24,8 @@ from pytorch_msssim import ms_ssim
 
 import dicodec
 from dicodec.codec import registry
-from dicodec.codec.data import list_images, load_rgb
+from dicodec.codec.training.data import list_images, load_rgb
+from dicodec.eval.metrics import psnr_rgb
 
 
 @click.command()
@@ -46,8 +47,7 @@ def main(weights: str, images: str, qualities: str, device: str, max_images: int
             rec = dicodec.decode(data, device=device)
             times.append(time.time() - t0)
             bpps.append(8 * len(data) / (img.shape[0] * img.shape[1]))
-            mse = np.mean((rec.astype(np.float64) - img) ** 2)
-            psnrs.append(10 * np.log10(255**2 / max(mse, 1e-10)))
+            psnrs.append(psnr_rgb(img, rec))
             a = torch.from_numpy(img).permute(2, 0, 1)[None].float()
             b = torch.from_numpy(rec).permute(2, 0, 1)[None].float()
             if min(img.shape[:2]) > 160:

@@ -26,7 +26,7 @@ import click
 import numpy as np
 
 import dicodec
-from dicodec.codec.data import list_images, load_rgb
+from dicodec.codec.training.data import list_images, load_rgb
 from dicodec.eval.colors import luma
 from dicodec.eval.metrics import energy_ratio, na_reason, psnr_rgb
 from dicodec.eval.niqe import niqe

@@ -21,10 +21,10 @@ import click
 import numpy as np
 import torch
 
-from dicodec.codec.data import list_images, load_rgb
 from dicodec.codec.fixed_point import ACT_BITS, quantize_activation_exact
 from dicodec.codec.latent_codec import SCALE_LEVELS, scale_index_exact
 from dicodec.codec.model import ImageCodec, quality_to_level
+from dicodec.codec.training.data import list_images, load_rgb
 
 TOP_SCALES = 4  # "top" = the largest TOP_SCALES table entries (exp(5.0) and up: >= 7 bits for a zero)
 

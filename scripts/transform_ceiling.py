@@ -5,7 +5,7 @@ hold the codec back?
 When: after training a codec with new transforms, before more rate-modelling work (docs/models.md).
 Output: per-image rows and means on stdout; ``--json FILE`` writes them.
 
-    python scripts/transform_ceiling.py IMAGES_DIR [--model hp32-v6] [--device cpu] [--json out.json]
+    python scripts/transform_ceiling.py IMAGES_DIR [--model NAME] [--device cpu] [--json out.json]
 
 No entropy model can make a decode better than its synthesis transform rendering the *unquantised*
 latent, so this is the PSNR the RD curve saturates at as the rate grows. It tells which part of a
@@ -25,10 +25,10 @@ import numpy as np
 import torch
 from pytorch_msssim import ms_ssim
 
-from dicodec.codec.data import list_images, load_rgb
-from dicodec.codec.generative import codec_latents
+from dicodec.codec import registry
 from dicodec.codec.pipeline import pad_image
-from dicodec.codec.train_dit import load_frozen_codec
+from dicodec.codec.training.codec_latents import codec_latents, load_frozen_codec
+from dicodec.codec.training.data import list_images, load_rgb
 from dicodec.eval.metrics import energy_ratio, psnr_rgb
 
 
@@ -58,7 +58,12 @@ def ceiling_rows(model: str, images: str, device: str = "cpu", max_images: int =
 
 @click.command()
 @click.argument("images", type=click.Path(exists=True))
-@click.option("--model", default="hp32-v6", show_default=True, help="Registry name or weights file.")
+@click.option(
+    "--model",
+    default=lambda: registry.default_name(),
+    show_default="the registry's default codec",
+    help="Registry name or weights file.",
+)
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--max-images", type=int, default=0, help="Use only the first N images (0 = all).")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None, help="Write rows here.")

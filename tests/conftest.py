@@ -7,12 +7,20 @@ from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from dicodec.codec import registry
 from dicodec.codec.config import PRESETS
+from dicodec.codec.generative_decoder import GENERATIVE_PRESETS
 from dicodec.codec.model import ImageCodec
+
+TINY_DIT = GENERATIVE_PRESETS["dit-ic-tiny"]
+
+
+SAMPLE = Path(__file__).resolve().parents[1] / "dicodec" / "samples" / "coffee.png"
 
 
 def make_tiny_codec(seed: int = 0) -> ImageCodec:
@@ -51,10 +59,29 @@ def load_script(name: str) -> ModuleType:
     return module
 
 
+def sample_crop(h: int = 128, w: int = 256) -> torch.Tensor:
+    """The top-left h x w of the bundled sample photo, (1, 3, h, w) in [0, 1]."""
+    img = np.asarray(Image.open(SAMPLE).convert("RGB"))[:h, :w]
+    return torch.from_numpy(img.copy()).permute(2, 0, 1)[None].float() / 255
+
+
+def tiny_decoder(seed: int = 0, perturb: float = 0.05, **overrides):
+    """A tiny random DiT decoder (``dit-ic-tiny`` with ``overrides``) whose zero-initialised output
+    layers are moved so every part acts."""
+    from dicodec.codec.generative_decoder import GenerativeDecoder
+
+    torch.manual_seed(seed)
+    decoder = GenerativeDecoder(replace(TINY_DIT, **overrides))
+    with torch.no_grad():
+        for p in decoder.parameters():
+            p.add_(torch.randn_like(p) * perturb)
+    return decoder.eval()
+
+
 @pytest.fixture()
 def generative_model(tiny_codec):
     """The tiny codec with a random tiny DiT decoder, registered as ``tiny-gen-v1`` for one test."""
-    from dicodec.codec.generative import GENERATIVE_PRESETS, GenerativeDecoder
+    from dicodec.codec.generative_decoder import GENERATIVE_PRESETS, GenerativeDecoder
 
     torch.manual_seed(0)
     decoder = GenerativeDecoder(replace(GENERATIVE_PRESETS["dit-ic-tiny"]))

@@ -1,4 +1,4 @@
-"""scripts/bench.py runs both decode modes on a small image (the figures themselves are not asserted)."""
+"""scripts/bench.py: both decode modes timed, on the tiny in-memory codec (no weights file to load)."""
 
 from __future__ import annotations
 
@@ -14,31 +14,35 @@ def bench():
     return load_script("bench")
 
 
-@pytest.fixture()
-def restore_default_entry():
-    name = registry.default_name()
-    entry = registry.get_entry(name)
-    yield
-    registry.unregister_codec(name)
-    registry.register_codec(entry)
+def assert_figures(row: dict, width: int, height: int) -> None:
+    """What a row's figures must satisfy whatever the machine: positive totals, each phase within its
+    total, the phases' sum too (sections do not nest), and the bpp of a real file."""
+    for timing in (row["encode_ms"], row["decode_ms"]):
+        assert timing["total"] > 0
+        phases = [v for k, v in timing.items() if k != "total"]
+        assert phases and all(0 <= v <= timing["total"] for v in phases)
+        assert sum(phases) <= timing["total"] + 0.1 * len(phases)  # medians are rounded to 0.1 ms
+    assert 0 < row["bpp"] < 24 and row["size"] == f"{width}x{height}"
+    assert row["peak_host_mb"] > 0 and row["threads"] >= 1
 
 
-def test_fast_row_has_phases(bench):
-    row = bench.run_case("cpu", 128, 128, 50, 1, None)
+def test_fast_row_has_phases(bench, tiny_model_name):
+    row = bench.run_case("cpu", 128, 96, 50, 1, tiny_model_name)
     assert row["mode"] == "fast" and row["decoder"] is None
-    assert row["decode_ms"]["total"] > 0 and "rans" in row["decode_ms"] and "dit" not in row["decode_ms"]
+    assert_figures(row, 128, 96)
+    assert {"rans", "exact_params", "network"} <= set(row["decode_ms"]) and "dit" not in row["decode_ms"]
     assert "fast" in bench.format_row(row)
 
 
-def test_generative_row_times_the_dit(bench, restore_default_entry):
-    row = bench.run_case("cpu", 128, 128, 50, 1, None, mode="generative", untrained="dit-ic-tiny")
+def test_generative_row_times_the_dit(bench, tiny_model_name):
+    row = bench.run_case("cpu", 128, 96, 50, 1, tiny_model_name, mode="generative", untrained="dit-ic-tiny")
     assert row["decoder"] == "untrained dit-ic-tiny (timing only)"
+    assert_figures(row, 128, 96)
     assert row["decode_ms"]["dit"] > 0
     assert "dit" in bench.format_row(row)
 
 
-def test_generative_without_a_decoder_explains_what_to_pass(bench):
-    if "generative" in registry.get_entry(None).decode_modes:
-        pytest.skip("the default model ships a generative decoder")
+def test_generative_without_a_decoder_explains_what_to_pass(bench, tiny_model_name):
+    assert "generative" not in registry.get_entry(tiny_model_name).decode_modes
     with pytest.raises(click.ClickException, match="--untrained-decoder"):
-        bench.prepare_generative(None, None)
+        bench.prepare_generative(tiny_model_name, None)

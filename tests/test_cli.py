@@ -203,7 +203,7 @@ class TestGroup:
             from dicodec.cli.main import cli
             result = CliRunner().invoke(cli, ["--help"])
             assert result.exit_code == 0, result.output
-            lazy = ("dicodec.eval.cli", "dicodec.eval.weights_cli", "dicodec.codec.train")
+            lazy = ("dicodec.eval.cli", "dicodec.eval.weights_cli", "dicodec.codec.training.train")
             print([m for m in lazy if m in sys.modules])
             """
         )
@@ -240,7 +240,7 @@ class TestGroup:
 
     def test_lazy_commands_are_registered(self) -> None:
         assert cli.lazy_commands["eval"].target == "dicodec.eval.cli:eval_command"
-        assert cli.lazy_commands["train"].target == "dicodec.codec.train:train_command"
+        assert cli.lazy_commands["train"].target == "dicodec.codec.training.train:train_command"
 
     def test_unknown_command_is_a_usage_error(self) -> None:
         assert run("nope").exit_code == EXIT_USAGE

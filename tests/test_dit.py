@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from dicodec.codec.dit import DIT_PRESETS, DiT, DiTBlock, DiTConfig, apply_rope, count_parameters, rope_2d
-from dicodec.codec.generative import GENERATIVE_PRESETS, GenerativeDecoder
+from dicodec.codec.generative_decoder import GENERATIVE_PRESETS, GenerativeDecoder
 
 TINY = DIT_PRESETS["dit-tiny"]
 

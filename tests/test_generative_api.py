@@ -14,7 +14,7 @@ import torch
 
 import dicodec
 from dicodec.codec import registry
-from dicodec.codec.generative import GENERATIVE_PRESETS, GenerativeDecoder
+from dicodec.codec.generative_decoder import GENERATIVE_PRESETS, GenerativeDecoder
 
 
 def test_generative_decode_with_tiles_and_realism(generative_model):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from dicodec.codec.generative import load_decoder_file
+from dicodec.codec.weights_io import load_decoder_file
 
 ROOT = Path(__file__).resolve().parents[1]
 

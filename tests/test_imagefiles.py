@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import dicodec
 from dicodec.cli import atomic as atomic_mod
 from dicodec.cli.atomic import OutputExistsError, atomic_write, check_output
 from dicodec.cli.imagefiles import (
@@ -454,3 +455,25 @@ class TestAtomicWrite:
     def test_directory_as_output(self, tmp_path: Path) -> None:
         with pytest.raises(DicodecError, match="is a directory"):
             atomic_write(tmp_path, b"abc", force=True)
+
+
+# ----------------------------------------------------------------------------------------------
+# One reader: encode, eval and training see the same pixels
+# ----------------------------------------------------------------------------------------------
+
+
+def test_encode_eval_and_training_read_the_same_pixels(tmp_path: Path) -> None:
+    """``dicodec eval`` must score the image ``dicodec encode`` codes, and training must learn from it:
+    the eval runner and the training sampler ignored the EXIF orientation the CLI applies, so a
+    rotated photo was coded upright and scored (and trained on) sideways."""
+    from dicodec.codec.training.data import load_rgb
+    from dicodec.eval.runner import load_image
+
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to display
+    path = _save(tmp_path, Image.fromarray(_rgb(8, 16)), "rotated.png", exif=exif)
+    coded = read_image(path)
+    assert coded.shape == (16, 8, 3)
+    for reader in (load_image, load_rgb, dicodec.read_image):
+        np.testing.assert_array_equal(reader(path), coded)
+        assert reader(path).flags.writeable  # torch.from_numpy warns on read-only arrays

@@ -10,8 +10,8 @@ from click.testing import CliRunner
 from conftest import SCRIPTS, load_script
 
 from dicodec.codec import registry
-from dicodec.codec.generative import GENERATIVE_PRESETS, GenerativeDecoder, save_decoder
-from dicodec.codec.weights_io import save_codec
+from dicodec.codec.generative_decoder import GENERATIVE_PRESETS, GenerativeDecoder
+from dicodec.codec.weights_io import save_codec, save_decoder
 
 
 def test_profiles_a_codec_and_decoder_pair_given_as_files(tiny_codec, tmp_path, monkeypatch):

@@ -21,6 +21,8 @@ import dicodec
 from dicodec.codec import model_store, registry, zoo
 from dicodec.eval.metrics import energy_ratio, psnr_rgb
 
+# Each test decodes the whole sample with the real DiT on the CPU: quality checks, not plumbing.
+pytestmark = pytest.mark.slow
 SAMPLE = Path(dicodec.__file__).parent / "samples" / "coffee.png"
 PAIR = ("hp32-v6", "dit-ic-s-v5")
 

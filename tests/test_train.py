@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 
 import dicodec
-from dicodec.codec.train import TRAIN_PRESETS, export, main
+from dicodec.codec.training.train import TRAIN_PRESETS, export, main
 from dicodec.codec.weights_io import load_codec_file
 
 SAMPLE = Path(dicodec.__file__).with_name("samples") / "coffee.png"
@@ -71,11 +71,12 @@ def test_resume_continues_from_checkpoint(image_folder, tmp_path):
     assert ckpt["step"] == 20 and ckpt["samples_seen"] == 20 * cfg.batch_size
 
 
+@pytest.mark.slow  # starts a two-process torchrun job (and a third process to resume it)
 def test_two_process_gloo_ddp_and_single_process_resume(image_folder, tmp_path):
     out = tmp_path / "ddp"
     common = [
         "-m",
-        "dicodec.codec.train",
+        "dicodec.codec.training.train",
         "--config",
         "tiny",
         "--data",
@@ -120,7 +121,7 @@ def test_two_process_gloo_ddp_and_single_process_resume(image_folder, tmp_path):
 
 def test_validation_scores_checkpoints_and_keeps_the_best(image_folder, tmp_path):
     """--val-data: each checkpoint's EMA is scored on whole images; best.pt holds the lowest score."""
-    from dicodec.codec.train import codec_from_checkpoint, validation_images, validation_loss
+    from dicodec.codec.training.train import codec_from_checkpoint, validation_images, validation_loss
 
     cfg = replace(
         TRAIN_PRESETS["tiny"], data=str(image_folder), out=str(tmp_path / "run"), steps=12, log_every=4,

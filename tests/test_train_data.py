@@ -12,10 +12,10 @@ import torch
 from PIL import Image
 
 from dicodec.codec.config import PRESETS, CodecConfig
-from dicodec.codec.data import CropSampler, colour, detail, dihedral, parse_augment, parse_mix
 from dicodec.codec.model import ImageCodec
-from dicodec.codec.train import TRAIN_PRESETS, export, main
-from dicodec.codec.warm_start import warm_start
+from dicodec.codec.training.data import CropSampler, colour, detail, dihedral, parse_augment, parse_mix
+from dicodec.codec.training.train import TRAIN_PRESETS, export, main
+from dicodec.codec.training.warm_start import warm_start
 
 
 def _save(path: Path, array: np.ndarray) -> None:
@@ -209,7 +209,7 @@ def test_training_from_a_warm_start_with_mix_and_detail(mixed_folder, tmp_path):
 
 def test_non_finite_steps_are_skipped_not_applied(mixed_folder, tmp_path, monkeypatch):
     """A batch whose loss is infinite must leave the weights untouched and be counted."""
-    import dicodec.codec.train as train_module
+    import dicodec.codec.training.train as train_module
 
     real_rd_loss = train_module.rd_loss
 
@@ -266,7 +266,7 @@ def test_compiled_step_matches_eager(refine_blocks):
     """--compile traces forward pass, entropy model and loss as one graph (no breaks) with eager's values."""
     import torch._dynamo
 
-    from dicodec.codec.train import rd_loss
+    from dicodec.codec.training.train import rd_loss
 
     torch.manual_seed(0)
     model = ImageCodec(replace(PRESETS["tiny"], refine_blocks=refine_blocks))

@@ -35,6 +35,7 @@ def test_2048_square_is_two_strips():
     assert strip_rows(64, 64) == [(0, 32), (32, 64)]  # each pass reads 40 rows: 62% of the tile
 
 
+@pytest.mark.slow  # loads the shipped codec and DiT decoder (59 MB)
 @pytest.mark.parametrize("which", ["codec", "decoder"])
 def test_strips_give_the_one_pass_pixels_with_the_shipped_weights(which, monkeypatch):
     """The halo covers the real receptive field (refinement blocks included), not just a toy one."""
@@ -53,6 +54,7 @@ def test_strips_give_the_one_pass_pixels_with_the_shipped_weights(which, monkeyp
     assert (strips - whole).abs().max().item() < 1e-4
 
 
+@pytest.mark.slow  # the shipped weights, generative decode of the whole sample on the CPU
 def test_decoded_file_is_the_same_in_strips(monkeypatch):
     image = np.asarray(Image.open(SAMPLE).convert("RGB"))
     data = dicodec.encode(image, quality=10, device="cpu")

@@ -2,12 +2,12 @@
 
 One process per GPU under ``torchrun`` (DDP), or a single process on one GPU or the CPU::
 
-    python -m dicodec.codec.train --preset hp32 --data data/pack --out runs/hp32 --max-minutes 9
-    torchrun --nproc_per_node 2 -m dicodec.codec.train --preset hp32 --data data/pack --out runs/hp32
-    python -m dicodec.codec.train --preset tiny --data tests/data --out /tmp/tiny --steps 50
+    python -m dicodec.codec.training.train --config hp32 --data data/pack --out runs/hp32 --max-minutes 9
+    torchrun --nproc_per_node 2 -m dicodec.codec.training.train --config hp32 --data data/pack --out runs/hp32
+    python -m dicodec.codec.training.train --config tiny --data tests/data --out /tmp/tiny --steps 50
 
-Objective (rate + lambda x distortion, Balle et al. 2018), with one continuous gain level per sample so a
-single model covers quality 0..100 (Cui et al. 2021)::
+(``dicodec train`` is the same command.) Objective (rate + lambda x distortion, Balle et al. 2018), with
+one continuous gain level per sample so a single model covers quality 0..100 (Cui et al. 2021)::
 
     L = bpp + lambda(level) * (w_mse * 255^2 * MSE + w_msssim * (1 - MS-SSIM))
 
@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 import warnings
 from dataclasses import asdict, dataclass, replace
@@ -36,63 +35,89 @@ import torch
 import torch.distributed as dist
 
 from dicodec.codec.config import PRESETS
-from dicodec.codec.data import CropSampler, list_images, load_rgb, parse_augment, parse_mix
 from dicodec.codec.model import ImageCodec
+from dicodec.codec.training.data import CropSampler, list_images, load_rgb, parse_augment, parse_mix
+from dicodec.codec.training.loop import (
+    Ema,
+    agreed_elapsed,
+    append_log,
+    is_rank_zero,
+    lr_at,
+    save_checkpoint,
+    setup_distributed,
+)
+from dicodec.codec.training.options import config_options, option, overrides
+from dicodec.eval.metrics import psnr_from_mse
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from pytorch_msssim import ms_ssim
 
+DEVICES = ("auto", "cpu", "cuda")
+
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """One training run. Presets below; every field is also a CLI option."""
+    """One training run. Presets below; every field declared with ``option`` is also a CLI option."""
 
-    preset: str = "hp32"  # architecture preset (dicodec.codec.config.PRESETS)
-    data: str = "data/pack"  # folder of training images
-    out: str = "runs/hp32"  # checkpoints and logs
-    crop: int = 256  # training crop: 8x8 latents, 2x2 hyper-latents
-    batch_size: int = 16  # per process
-    lr: float = 2e-4
-    min_lr: float = 1e-5  # cosine floor
-    warmup_steps: int = 500
-    steps: int = 40_000  # length of the learning-rate schedule (a run may stop earlier on time)
-    aux_lr: float = 1e-3  # EntropyBottleneck quantiles
-    grad_clip: float = 1.0
-    ema_decay: float = 0.999
-    w_mse: float = 0.5  # weight of 255^2 * MSE in the distortion
-    w_msssim: float = 640.0  # weight of (1 - MS-SSIM); 0 disables it (crops under 161 px need that)
-    max_minutes: float = 0.0  # wall-clock budget of this invocation (0 = none); checkpoints before it ends
-    schedule_minutes: float = 0.0  # if > 0, the cosine runs over total training minutes, not steps:
+    preset: str = "hp32"  # architecture preset (dicodec.codec.config.PRESETS); --config picks it
+    data: str = option("data/pack", "Folder of training images.", path="exists")
+    out: str = option("runs/hp32", "Folder for ckpt.pt and log.jsonl.")
+    crop: int = option(256, "Crop side in pixels (multiple of 128).")  # 8x8 latents, 2x2 hyper-latents
+    batch_size: int = option(16, "Crops per process and step.")
+    lr: float = option(2e-4, "Peak learning rate.")
+    min_lr: float = option(1e-5, "Floor of the cosine schedule.")
+    warmup_steps: int = option(500, "Linear warm-up steps.")
+    steps: int = option(40_000, "Length of the learning-rate schedule.")  # a run may stop earlier on time
+    aux_lr: float = option(1e-3, "Learning rate of the EntropyBottleneck quantiles.")
+    grad_clip: float = option(1.0, "Gradient-norm clip (0 = off).")
+    ema_decay: float = option(0.999, "EMA decay of the released weights.")
+    w_mse: float = option(0.5, "Weight of 255^2 * MSE in the distortion.")
+    # 0 disables MS-SSIM: crops under 161 px need that
+    w_msssim: float = option(640.0, "Weight of (1 - MS-SSIM) in the distortion.")
+    # the wall-clock budget of this invocation (0 = none); checkpoints before it ends
+    max_minutes: float = option(0.0, "Stop (with a checkpoint) after this long.")
     # with a fixed GPU budget split over resumed slices, the rate always anneals by the last slice
-    checkpoint_minutes: float = 3.0
-    log_every: int = 100
-    seed: int = 0
-    device: str = "auto"
-    tf32: bool = True
-    mix: str = ""  # sampling weight per top-level data subfolder, e.g. "photo=0.75,graphics=0.25"
-    detail_candidates: int = 1  # keep the most detailed of this many crops (see data.CropSampler)
-    augment: str = ""  # e.g. "dihedral,colour" (data.AUGMENTATIONS): against the entropy model over-fitting
-    init: str = ""  # start from this released weights file (see codec/warm_start.py), not from scratch
-    amp: str = "none"  # "bf16": analysis/synthesis under bf16 autocast (entropy model stays fp32)
-    compile: bool = False  # torch.compile the forward pass and the loss as one graph (fewer kernels)
+    schedule_minutes: float = option(
+        0.0, "Anneal the learning rate over this many total training minutes instead of steps."
+    )
+    checkpoint_minutes: float = option(3.0, "Checkpoint (and score) this often.")
+    log_every: int = option(100, "Log a JSON line every N steps.")
+    seed: int = option(0, "Random seed (each DDP rank adds its rank).")
+    device: str = option("auto", "Where to train.", choices=DEVICES)
+    tf32: bool = option(True, "TF32 matmuls on CUDA.")
+    # sampling weight per top-level data subfolder
+    mix: str = option("", 'Weight per data subfolder, e.g. "photo=0.75,graphics=0.25".')
+    detail_candidates: int = option(1, "Keep the most detailed of N crops (see data.CropSampler).")
+    # data.AUGMENTATIONS: against the entropy model over-fitting
+    augment: str = option("", 'Batch augmentations, e.g. "dihedral,colour" (or "").')
+    # see codec/training/warm_start.py
+    init: str = option("", "Start from a released weights file (.safetensors) instead of from scratch.",
+                       path="file")  # fmt: skip
+    # analysis/synthesis under bf16 autocast (the entropy model stays fp32)
+    amp: str = option("none", "Autocast the transforms.", choices=("none", "bf16"))
+    # the whole forward pass and loss as one graph (fewer kernels)
+    compile: bool = option(False, "torch.compile forward pass and loss.")
     # NHWC weights and crops: cuDNN's bf16 convolutions run on tensor cores without layout transposes
     # (2.0x the crops/s of bf16 alone on an H200 for hp32d, docs/training.md "Throughput").
-    channels_last: bool = False
+    channels_last: bool = option(False, "NHWC weights and crops (faster with bf16).")
     # Throughput experiments (docs/training.md): the clock that decides stopping and the learning rate
     # is agreed every `sync_every` steps (the rate is held in between, identical on every rank); the
     # non-finite guard skips a step on the device (a few small kernels, no host synchronisation).
-    sync_every: int = 1
-    guard_nonfinite: bool = True
+    sync_every: int = option(1, "Agree on the clock (stop, lr) every N steps.")
+    guard_nonfinite: bool = option(True, "Skip steps whose gradients are not finite.")
     # Checkpoint selection: at every checkpoint the EMA weights are scored on centre crops of these
     # images (neither trained on nor reported; see validation_loss) and the best is kept as best.pt.
-    val_data: str = ""
+    val_data: str = option(
+        "", "Images (never trained on) to score each checkpoint on; the best is kept as OUT/best.pt.",
+        path="exists",
+    )  # fmt: skip
     # Log-scale bound of the slice networks (LatentCodec.scale_bound): "ste" passes every gradient
     # (hp32-v1..v4), "toward" only those pointing back into the table's range; w_scale_range weighs a
     # penalty (bits per pixel per unit of log-scale) on log-scales beyond the range plus a margin.
     # Both against the drift behind the late rate blow-up (docs/training.md, 2026-12-02).
-    scale_bound: str = "ste"
-    w_scale_range: float = 0.0
+    scale_bound: str = option("ste", "Log-scale bound gradient.", choices=("ste", "toward"))
+    w_scale_range: float = option(0.0, "Penalty on log-scales beyond the table.")
 
 
 TRAIN_PRESETS: dict[str, TrainConfig] = {
@@ -132,17 +157,6 @@ TRAIN_PRESETS: dict[str, TrainConfig] = {
 }  # fmt: skip
 
 
-def lr_at(step: int, cfg: TrainConfig, minutes: float = 0.0) -> float:
-    """Linear warm-up, then cosine decay to ``min_lr`` over steps or over training minutes."""
-    if step < cfg.warmup_steps:
-        return cfg.lr * (step + 1) / cfg.warmup_steps
-    if cfg.schedule_minutes > 0:
-        t = min(1.0, minutes / cfg.schedule_minutes)
-    else:
-        t = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps))
-    return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * t))
-
-
 def rd_loss(model: ImageCodec, out: dict, x: torch.Tensor, level: torch.Tensor, cfg: TrainConfig) -> dict:
     """Per-sample rate + lambda * distortion, averaged; also returns the logged terms."""
     num_pixels = x.shape[-2] * x.shape[-1]
@@ -160,33 +174,11 @@ def rd_loss(model: ImageCodec, out: dict, x: torch.Tensor, level: torch.Tensor, 
     excess = (out["scale_excess"] / num_pixels).mean()  # logged: log-scale units beyond the range, per pixel
     if cfg.w_scale_range > 0:
         loss = loss + cfg.w_scale_range * excess
-    psnr = (10 * torch.log10(1.0 / mse.clamp_min(1e-10))).mean()
+    psnr = psnr_from_mse(mse, peak=1.0).mean()
     terms = {"loss": loss, "bpp": bpp.mean(), "mse": mse.mean(), "psnr": psnr, "scale_excess": excess}
     if msssim is not None:
         terms["msssim"] = msssim.mean()
     return terms
-
-
-class Ema:
-    """Exponential moving average of parameters and buffers (only EMA weights are released)."""
-
-    def __init__(self, model: torch.nn.Module, decay: float):
-        self.decay = decay
-        self.state = {k: v.detach().clone().float() for k, v in model.state_dict().items()}
-
-    @torch.no_grad()
-    def update(self, model: torch.nn.Module, step: int) -> None:
-        decay = min(self.decay, (1 + step) / (10 + step))
-        ema, current = [], []
-        for k, v in model.state_dict().items():
-            if v.is_floating_point():
-                ema.append(self.state[k])
-                current.append(v.detach().float())
-            else:
-                self.state[k] = v.detach().clone()
-        # One multi-tensor kernel instead of two launches per tensor (~300 tensors for hp32): the
-        # training step is launch-bound on the GPU.
-        torch._foreach_lerp_(ema, current, 1 - decay)
 
 
 def validation_images(folder: str | Path, device: torch.device, multiple: int = 128) -> list[torch.Tensor]:
@@ -233,50 +225,6 @@ def validation_loss(model: ImageCodec, images: list[torch.Tensor], cfg: TrainCon
     return {f"val_{k}": v / count for k, v in totals.items()} | {"val_rate": "coded, whole images"}
 
 
-def setup_distributed(device_arg: str) -> tuple[int, int, torch.device]:
-    """(rank, world_size, device); initializes the process group when run under torchrun."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world > 1:
-        local = int(os.environ.get("LOCAL_RANK", "0"))
-        if torch.cuda.is_available() and device_arg != "cpu":
-            torch.cuda.set_device(local)
-            dist.init_process_group("nccl")
-            device = torch.device("cuda", local)
-        else:
-            dist.init_process_group("gloo")
-            device = torch.device("cpu")
-        return dist.get_rank(), world, device
-    if device_arg == "auto":
-        device_arg = "cuda" if torch.cuda.is_available() else "cpu"
-    return 0, 1, torch.device(device_arg)
-
-
-def agreed_elapsed(start: float, world: int, device: torch.device) -> float:
-    """Seconds since ``start`` by rank 0's clock, so all ranks stop and set the learning rate alike."""
-    elapsed = time.time() - start
-    if world > 1:
-        clock = torch.tensor([elapsed], dtype=torch.float64, device=device)
-        dist.broadcast(clock, 0)
-        elapsed = float(clock)
-    return elapsed
-
-
-def append_log(path: Path, record: dict) -> None:
-    """One JSON line to the log file and a ``key=value`` line to stdout."""
-    with open(path, "a") as f:
-        f.write(json.dumps(record) + "\n")
-    print(
-        " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()),
-        flush=True,
-    )
-
-
-def save_checkpoint(path: Path, **state) -> None:
-    tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
-
-
 def main(cfg: TrainConfig, resume: bool = False) -> dict:
     """Run training; returns the last logged record."""
     rank, world, device = setup_distributed(cfg.device)
@@ -291,7 +239,7 @@ def main(cfg: TrainConfig, resume: bool = False) -> dict:
 
     model = ImageCodec(PRESETS[cfg.preset]).to(device)
     if cfg.init and not (resume and (out_dir / "ckpt.pt").is_file()):
-        from dicodec.codec.warm_start import warm_start
+        from dicodec.codec.training.warm_start import warm_start
 
         counts = warm_start(model, cfg.init)
         if rank == 0:
@@ -486,51 +434,7 @@ def export(checkpoint_path: str | Path, out_path: str | Path, name: str, use_ema
     default="hp32",
     help="Training preset; the options below override its fields.",
 )
-@click.option("--data", type=click.Path(exists=True), default=None, help="Folder of training images.")
-@click.option("--out", type=click.Path(), default=None, help="Folder for ckpt.pt and log.jsonl.")
-@click.option("--steps", type=int, default=None, help="Length of the learning-rate schedule.")
-@click.option("--batch-size", type=int, default=None, help="Crops per process and step.")
-@click.option("--crop", type=int, default=None, help="Crop side in pixels (multiple of 128).")
-@click.option("--lr", type=float, default=None, help="Peak learning rate.")
-@click.option("--max-minutes", type=float, default=None, help="Stop (with a checkpoint) after this long.")
-@click.option(
-    "--schedule-minutes",
-    type=float,
-    default=None,
-    help="Anneal the learning rate over this many total training minutes instead of steps.",
-)
-@click.option("--seed", type=int, default=None, help="Random seed (each DDP rank adds its rank).")
-@click.option("--log-every", type=int, default=None, help="Log a JSON line every N steps.")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None, help="Where to train.")
-@click.option("--mix", default=None, help='Weight per data subfolder, e.g. "photo=0.75,graphics=0.25".')
-@click.option("--detail-candidates", type=int, default=None, help="Keep the most detailed of N crops.")
-@click.option("--augment", default=None, help='Batch augmentations, e.g. "dihedral,colour" (or "").')
-@click.option(
-    "--scale-bound", type=click.Choice(["ste", "toward"]), default=None, help="Log-scale bound gradient."
-)
-@click.option("--w-scale-range", type=float, default=None, help="Penalty on log-scales beyond the table.")
-@click.option("--checkpoint-minutes", type=float, default=None, help="Checkpoint (and score) this often.")
-@click.option(
-    "--init",
-    type=click.Path(exists=True, dir_okay=False),
-    default=None,
-    help="Start from a released weights file (.safetensors) instead of from scratch.",
-)
-@click.option("--amp", type=click.Choice(["none", "bf16"]), default=None, help="Autocast the transforms.")
-@click.option("--compile/--no-compile", default=None, help="torch.compile forward pass and loss.")
-@click.option(
-    "--channels-last/--no-channels-last", default=None, help="NHWC weights and crops (faster with bf16)."
-)
-@click.option("--sync-every", type=int, default=None, help="Agree on the clock (stop, lr) every N steps.")
-@click.option(
-    "--guard-nonfinite/--no-guard-nonfinite", default=None, help="Skip steps whose gradients are not finite."
-)
-@click.option(
-    "--val-data",
-    type=click.Path(exists=True),
-    default=None,
-    help="Images (never trained on) to score each checkpoint on; the best is kept as OUT/best.pt.",
-)
+@config_options(TrainConfig)
 @click.option("--resume", is_flag=True, help="Continue from OUT/ckpt.pt if it exists.")
 @click.option(
     "--export-to",
@@ -539,21 +443,20 @@ def export(checkpoint_path: str | Path, out_path: str | Path, name: str, use_ema
     help="After training, write the EMA weights as fp16 safetensors here.",
 )
 @click.option("--name", default="custom-v1", help="Model name stored in the exported file.")
-def train_command(train_preset: str, resume: bool, export_to: str | None, name: str, **overrides) -> None:
+def train_command(train_preset: str, resume: bool, export_to: str | None, name: str, **options) -> None:
     """Train (or continue training) a codec on a folder of images.
 
     \b
     Examples:
       dicodec train --config tiny --data my_photos --out runs/tiny --steps 100
-      torchrun --nproc_per_node 2 -m dicodec.codec.train --data data/pack --max-minutes 9 --resume
+      torchrun --nproc_per_node 2 -m dicodec.codec.training.train --data data/pack --max-minutes 9 --resume
     """
-    overrides = {k: v for k, v in overrides.items() if v is not None}
-    cfg = replace(TRAIN_PRESETS[train_preset], **overrides)
+    cfg = replace(TRAIN_PRESETS[train_preset], **overrides(options))
     record = main(cfg, resume=resume)
-    if export_to and int(os.environ.get("RANK", "0")) == 0:
+    if export_to and is_rank_zero():
         sha = export(Path(cfg.out) / "ckpt.pt", export_to, name)
         click.echo(f"exported {export_to} sha256={sha}")
-    if record and int(os.environ.get("RANK", "0")) == 0:
+    if record and is_rank_zero():
         click.echo(json.dumps(record))
 
 

@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
+
+from dicodec.images import read_image
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".ppm", ".tif", ".tiff", ".bmp"}
 AUGMENTATIONS = ("dihedral", "colour")
@@ -39,8 +40,9 @@ def list_images(folder: str | Path) -> list[Path]:
 
 
 def load_rgb(path: str | Path) -> np.ndarray:
-    with Image.open(path) as im:
-        return np.array(im.convert("RGB"))  # a writable copy: torch refuses to share read-only memory
+    """A training or validation image as ``dicodec encode`` reads it (:func:`dicodec.images.read_image`:
+    EXIF orientation applied), alpha dropped and 16 bits reduced; writable, as torch wants."""
+    return read_image(path, alpha="drop", bit_depth="reduce")
 
 
 def parse_mix(spec: str) -> dict[str, float]:
