@@ -26,14 +26,6 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def write_if_changed(path: Path, data: bytes) -> None:
     """Write ``data`` unless ``path`` already holds exactly these bytes."""
     if not path.is_file() or path.read_bytes() != data:

@@ -15,9 +15,10 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 from PIL import Image
 
+from dicodec.codec.model_store import sha256_file
 from dicodec.codec.training.archives import read_eet_jpeg_images, read_qt_rcc
 
-from .files import sha256_file, write_if_changed
+from .files import write_if_changed
 from .packages import PACKAGE_ALIASES
 
 RASTER_EXTS = (".jpg", ".jpeg", ".png", ".webp")
