@@ -573,7 +573,7 @@ def load_decoder_file(path: str | Path, expected_sha256: str | None = None) -> G
     """Build a :class:`GenerativeDecoder` from a file written by :func:`save_decoder` (hash-checked)."""
     from safetensors.torch import load_file
 
-    from dicodec.codec.weights_io import read_metadata, sha256_file
+    from dicodec.codec.weights_io import load_fp32_state, no_init, read_metadata, sha256_file
     from dicodec.errors import ModelError, WeightsMismatch
 
     if expected_sha256 is not None and sha256_file(path) != expected_sha256:
@@ -582,6 +582,7 @@ def load_decoder_file(path: str | Path, expected_sha256: str | None = None) -> G
     if meta.get("arch") != DECODER_ARCH:
         raise ModelError(f"{Path(path).name}: architecture {meta.get('arch')!r} is not {DECODER_ARCH!r}")
     config = GenerativeConfig(**json.loads(meta["config"]))
-    decoder = GenerativeDecoder(config, DiTConfig(**json.loads(meta["dit_config"])))
-    decoder.load_state_dict({k: v.float() for k, v in load_file(str(path)).items()})
+    with no_init():  # every tensor comes from the file (strict load)
+        decoder = GenerativeDecoder(config, DiTConfig(**json.loads(meta["dit_config"])))
+    load_fp32_state(decoder, load_file(str(path)))
     return decoder.eval()
