@@ -3,6 +3,7 @@
 >>> import dicodec
 >>> data = dicodec.encode(image, quality=60)      # numpy / PIL / torch in, bytes out
 >>> image = dicodec.decode(data)                   # bytes in, numpy uint8 HxWx3 out
+>>> codec = dicodec.Codec(device="cuda")           # loaded once: encode, decode, encode_many, decode_many
 """
 
 from dicodec.api import decode, encode, inspect, list_models, load_codec
@@ -20,6 +21,7 @@ from dicodec.errors import (
     UnsupportedVersion,
     WeightsMismatch,
 )
+from dicodec.session import Codec, Result
 
 __version__ = "0.7.0"
 
@@ -29,6 +31,8 @@ __all__ = [
     "inspect",
     "list_models",
     "load_codec",
+    "Codec",
+    "Result",
     "DicodecError",
     "BitstreamError",
     "BadMagic",

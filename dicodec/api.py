@@ -1,17 +1,17 @@
 """The library API: ``encode``, ``decode``, ``inspect``, ``load_codec``, ``list_models``.
 
-The CLI is a thin layer over exactly these functions, so what a script can do and what the command
-line can do never drift apart.
+The CLI is a thin layer over exactly these functions and over :class:`dicodec.Codec`
+(:mod:`dicodec.session`), which they call, so what a script can do and what the command line can do
+never drift apart.
 """
 
 from __future__ import annotations
 
-import warnings
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import numpy as np
 
-from dicodec.errors import DicodecError, ImageError, LimitExceeded, UnavailableError
+from dicodec.errors import DicodecError, ImageError, UnavailableError
 
 ImageLike = Any  # numpy uint8 HxW / HxWx3, PIL.Image, or torch float tensor (3,H,W) / (1,3,H,W) in [0,1]
 DecodeMode = Literal["auto", "fast", "generative"]
@@ -83,6 +83,39 @@ def to_output(x: torch.Tensor, output: OutputKind) -> Any:
     return array
 
 
+def check_quality(quality: Any) -> int:
+    """``quality`` as an int, or ``DicodecError`` unless it is an integer from 0 to 100."""
+    if isinstance(quality, bool) or not isinstance(quality, (int, np.integer)) or not 0 <= quality <= 100:
+        raise DicodecError(f"quality must be an integer from 0 to 100, got {quality!r}")
+    return int(quality)
+
+
+def check_tile_size(tile_size: int | None) -> int:
+    """The tile side to use (the default for ``None``), or ``DicodecError`` if the format forbids it."""
+    from dicodec.bitstream import container
+    from dicodec.codec import pipeline
+
+    tile_size = pipeline.DEFAULT_TILE if tile_size is None else tile_size
+    if (
+        tile_size % container.TILE_ALIGN
+        or not container.MIN_TILE_SIZE <= tile_size <= container.MAX_TILE_SIZE
+    ):
+        raise DicodecError(f"tile size must be a multiple of 128 from 128 to 4096, got {tile_size}")
+    return tile_size
+
+
+def check_decode_options(mode: Any, output: Any, realism: Any, max_pixels: Any) -> None:
+    """``DicodecError`` for a decode option out of its range (checked before any work)."""
+    if mode not in DECODE_MODES:
+        raise DicodecError(f"unknown decode mode {mode!r} (auto, fast or generative)")
+    if output not in OUTPUT_KINDS:
+        raise DicodecError(f"unknown output kind {output!r} (numpy, pil or torch)")
+    if isinstance(realism, bool) or not isinstance(realism, (int, float)) or not 0.0 <= realism <= 1.0:
+        raise DicodecError(f"realism must be a number from 0 to 1, got {realism!r}")
+    if max_pixels is not None and (isinstance(max_pixels, bool) or not isinstance(max_pixels, int)):
+        raise DicodecError(f"max_pixels must be an int or None, got {max_pixels!r}")
+
+
 def encode(
     image: ImageLike,
     quality: int = 75,
@@ -102,30 +135,14 @@ def encode(
         tile_size: tile side in pixels (multiple of 128, 128..4096); default 2048.
 
     Returns:
-        The complete bitstream (header, checksummed chunks). Same input, same bytes, every time.
+        The complete bitstream (header, checksummed chunks). Same input, same bytes, every time, and
+        the same bytes as :meth:`dicodec.Codec.encode` and ``encode_many``, which this calls.
     """
-    from dicodec.bitstream import container
-    from dicodec.codec import pipeline, registry
+    from dicodec.session import Codec
 
-    if isinstance(quality, bool) or not isinstance(quality, (int, np.integer)) or not 0 <= quality <= 100:
-        raise DicodecError(f"quality must be an integer from 0 to 100, got {quality!r}")
-    tile_size = pipeline.DEFAULT_TILE if tile_size is None else tile_size
-    if (
-        tile_size % container.TILE_ALIGN
-        or not container.MIN_TILE_SIZE <= tile_size <= container.MAX_TILE_SIZE
-    ):
-        raise DicodecError(f"tile size must be a multiple of 128 from 128 to 4096, got {tile_size}")
-    x = to_tensor(image)
-    h, w = x.shape[-2:]
-    if max(h, w) > container.MAX_DIM or h * w > container.MAX_PIXELS:
-        raise ImageError(
-            f"image {w}x{h} exceeds the format's limits ({container.MAX_DIM} px a side, "
-            f"{container.MAX_PIXELS} pixels)"
-        )
-    dev = _device(device)
-    entry = registry.get_entry(model)
-    codec = registry.load(entry.name, dev)
-    return pipeline.encode_image(codec, entry, x.to(dev), int(quality), tile_size)
+    check_quality(quality)
+    check_tile_size(tile_size)
+    return Codec.for_call(model, device).encode(image, quality, tile_size=tile_size)
 
 
 # Largest image decode() agrees to produce unless told otherwise (like Pillow's decompression-bomb check):
@@ -159,49 +176,12 @@ def decode(
     Raises:
         dicodec.DicodecError: any problem with the data; never a bare exception or a crash.
     """
-    from dicodec.bitstream import container
-    from dicodec.codec import pipeline, registry
+    from dicodec.session import Codec
 
-    if mode not in DECODE_MODES:
-        raise DicodecError(f"unknown decode mode {mode!r} (auto, fast or generative)")
-    if output not in OUTPUT_KINDS:
-        raise DicodecError(f"unknown output kind {output!r} (numpy, pil or torch)")
-    if isinstance(realism, bool) or not isinstance(realism, (int, float)) or not 0.0 <= realism <= 1.0:
-        raise DicodecError(f"realism must be a number from 0 to 1, got {realism!r}")
-    if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise DicodecError(f"decode takes bytes, got {type(data).__name__}")
-    if max_pixels is not None and (isinstance(max_pixels, bool) or not isinstance(max_pixels, int)):
-        raise DicodecError(f"max_pixels must be an int or None, got {max_pixels!r}")
-    header, tiles = container.read(data)
-    if max_pixels is not None and header.width * header.height > max_pixels:
-        raise LimitExceeded(
-            f"image {header.width}x{header.height} has {header.width * header.height} pixels, more than "
-            f"max_pixels={max_pixels}; pass max_pixels=None (CLI: --max-pixels 0) to decode it anyway"
-        )
-    entry = registry.get_entry(header.model)
-    mode = decode_mode(entry.name, mode)
-    if mode not in entry.decode_modes:
-        raise UnavailableError(
-            f"decode mode {mode!r} is not available for model {entry.name} "
-            f"(available: {', '.join(entry.decode_modes)}); no generative DiT decoder weights are shipped "
-            "for it yet: use --mode fast"
-        )
-    dev = _device(device)
-    codec = registry.load(entry.name, dev)
-    pipeline.check_model(header, entry, codec)
-    decode_tile = None
-    if mode == "generative":
-        from dicodec.codec.generative import generative_decode
-
-        decoder = registry.load_generative(entry.name, dev)
-
-        def decode_tile(strings, shape, coder):
-            return generative_decode(codec, decoder, strings, shape, header.quality, float(realism), coder)
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        x = pipeline.decode_image(codec, header, tiles, decode_tile, as_uint8=output != "torch")
-    return to_output(x, output)
+    check_decode_options(mode, output, realism, max_pixels)
+    return Codec.for_call(None, device).decode(
+        data, mode=mode, output=output, realism=realism, max_pixels=max_pixels
+    )
 
 
 def decode_mode(model: str, mode: str = "auto") -> str:
