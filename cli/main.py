@@ -43,6 +43,7 @@ import dicodec
 from dicodec import api
 from dicodec.errors import DicodecError, UnavailableError
 
+from . import batch
 from .atomic import atomic_write, check_output, is_stdio
 from .imagefiles import display_name, encode_image, extension_for, format_for, read_bytes, read_image
 
@@ -251,6 +252,22 @@ def _default_output(input_path: str, suffix: str) -> str:
     return os.fspath(Path(input_path).with_suffix(suffix))
 
 
+def BATCH_OPTIONS(command: Any) -> Any:  # noqa: N802 (a decorator, named like click's)
+    """The options of batch mode (several inputs or a folder), shared by encode and decode."""
+    command = click.option(
+        "-j",
+        "--jobs",
+        type=click.IntRange(0, 64),
+        default=None,
+        metavar="N",
+        help="Batch mode: threads that read and write files while the codec runs (0: all in one "
+        "thread). Default: half the CPU cores, 2 to 8.",
+    )(command)
+    return click.option(
+        "-r", "--recursive", is_flag=True, help="Batch mode: also take the files in subfolders of folder INs."
+    )(command)
+
+
 # ----------------------------------------------------------------------------------------------
 # Commands
 # ----------------------------------------------------------------------------------------------
@@ -282,11 +299,15 @@ def cli() -> None:
 
 
 @cli.command(
-    help="""Compress an image file to a .dic bitstream.
+    help="""Compress image files to .dic bitstreams.
 
 IN is a PNG, JPEG, WebP, TIFF or PPM/PGM file, or - for stdin. Gray, palette and CMYK images are
 converted to RGB; an EXIF orientation is applied so the coded image is the one a viewer shows.
 A one-line summary goes to stderr.
+
+Several INs, or a folder, code every file with the model loaded once: -o then names an output
+folder (created if missing), existing outputs are skipped unless --force, a bad file is reported
+on one line and the rest go on (exit status 1 if any failed).
 
 \b
 Examples:
@@ -294,15 +315,18 @@ Examples:
   dicodec encode photo.png -o small.dic -q 40
   dicodec encode scan.tif --bit-depth reduce --alpha drop
   dicodec encode - -o - < photo.png > photo.dic
+  dicodec encode a.png b.jpg photos/ -o out/  # -> out/a.dic, out/b.dic, out/<photos' files>.dic
+  dicodec encode -r photos/ -o out/           # subfolders too, their layout kept under out/
 """
 )
-@click.argument("input_path", metavar="IN", type=click.Path(allow_dash=True))
+@click.argument("inputs", metavar="IN...", nargs=-1, required=True, type=click.Path(allow_dash=True))
 @click.option(
     "-o",
     "--output",
     type=click.Path(allow_dash=True),
     default=None,
-    help="Output file, - for stdout. Default: IN with its suffix replaced by .dic (stdout for stdin).",
+    help="Output file, - for stdout, or a folder (existing, or ending in /). Default: IN with its suffix "
+    "replaced by .dic (stdout for stdin). With several INs or a folder: the output folder.",
 )
 @click.option(
     "-q",
@@ -351,9 +375,10 @@ Examples:
     help="Images with 16 bits per channel: error, or reduce them to 8 bits.",
 )
 @click.option("-f", "--force", is_flag=True, help="Overwrite the output file if it exists.")
-@click.option("--quiet", is_flag=True, help="Do not print the summary line.")
+@click.option("--quiet", is_flag=True, help="Do not print the summary line (nor a progress bar).")
+@BATCH_OPTIONS
 def encode(
-    input_path: str,
+    inputs: tuple[str, ...],
     output: str | None,
     quality: int,
     tile_size: int | None,
@@ -363,7 +388,18 @@ def encode(
     bit_depth: str,
     force: bool,
     quiet: bool,
+    recursive: bool,
+    jobs: int | None,
 ) -> None:
+    if batch.is_batch(inputs, output):
+        batch.encode_files(
+            inputs, output, recursive=recursive, jobs=batch.default_jobs() if jobs is None else jobs,
+            quality=quality, tile_size=tile_size, model=model, device=device, alpha=alpha,
+            bit_depth=bit_depth, force=force, quiet=quiet,
+        )  # fmt: skip
+        return
+    input_path = inputs[0]
+    output = batch.into_folder(input_path, output, ".dic")
     out = output if output is not None else _default_output(input_path, ".dic")
     src = display_name(input_path)
     image = read_image(input_path, alpha=alpha, bit_depth=bit_depth)  # type: ignore[arg-type]
@@ -385,11 +421,15 @@ def encode(
 
 
 @cli.command(
-    help="""Decompress a .dic bitstream to an image file.
+    help="""Decompress .dic bitstreams to image files.
 
 IN is a .dic file, or - for stdin. The output format comes from --format, else from the output's
 extension (.png .jpg .webp .tif .ppm); stdout and names without an extension get PNG. JPEG is
 written at quality 95 (4:4:4), WebP losslessly.
+
+Several INs, or a folder, decode every .dic file with the models loaded once, in the --format
+(default png): -o then names an output folder, existing outputs are skipped unless --force, a bad
+file is reported on one line and the rest go on (exit status 1 if any failed).
 
 \b
 Examples:
@@ -397,15 +437,17 @@ Examples:
   dicodec decode photo.dic -o photo.webp
   dicodec decode photo.dic --mode generative -o sharp.png
   dicodec decode - --format ppm < photo.dic > photo.ppm
+  dicodec decode out/*.dic -o decoded/        # -> decoded/<name>.png
 """
 )
-@click.argument("input_path", metavar="IN", type=click.Path(allow_dash=True))
+@click.argument("inputs", metavar="IN...", nargs=-1, required=True, type=click.Path(allow_dash=True))
 @click.option(
     "-o",
     "--output",
     type=click.Path(allow_dash=True),
     default=None,
-    help="Output image, - for stdout. Default: IN with the format's suffix (stdout for stdin).",
+    help="Output image, - for stdout, or a folder (existing, or ending in /). Default: IN with the "
+    "format's suffix (stdout for stdin). With several INs or a folder: the output folder.",
 )
 @click.option(
     "--mode",
@@ -444,9 +486,10 @@ Examples:
     help="Refuse to decode larger images (a guard against decompression bombs); 0 = no limit.",
 )
 @click.option("-f", "--force", is_flag=True, help="Overwrite the output file if it exists.")
-@click.option("--quiet", is_flag=True, help="Do not print the summary line.")
+@click.option("--quiet", is_flag=True, help="Do not print the summary line (nor a progress bar).")
+@BATCH_OPTIONS
 def decode(
-    input_path: str,
+    inputs: tuple[str, ...],
     output: str | None,
     mode: str,
     device: str,
@@ -455,7 +498,19 @@ def decode(
     fmt: str | None,
     force: bool,
     quiet: bool,
+    recursive: bool,
+    jobs: int | None,
 ) -> None:
+    if batch.is_batch(inputs, output):
+        fmt_name = format_for("", fmt or "png")
+        batch.decode_files(
+            inputs, output, recursive=recursive, jobs=batch.default_jobs() if jobs is None else jobs,
+            fmt=fmt_name, suffix=extension_for(fmt_name), mode=mode, device=device, realism=realism,
+            max_pixels=max_pixels or None, force=force, quiet=quiet,
+        )  # fmt: skip
+        return
+    input_path = inputs[0]
+    output = batch.into_folder(input_path, output, extension_for(fmt or "png"))
     if output is None:
         output = _default_output(input_path, extension_for(fmt or "png"))
     fmt_name = format_for(output, fmt)
