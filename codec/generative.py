@@ -569,8 +569,11 @@ def save_decoder(decoder: GenerativeDecoder, path: str | Path, name: str, extra:
     return sha256_file(path)
 
 
-def load_decoder_file(path: str | Path, expected_sha256: str | None = None) -> GenerativeDecoder:
-    """Build a :class:`GenerativeDecoder` from a file written by :func:`save_decoder` (hash-checked)."""
+def load_decoder_file(
+    path: str | Path, expected_sha256: str | None = None, device: torch.device | str | None = None
+) -> GenerativeDecoder:
+    """Build a :class:`GenerativeDecoder` from a file written by :func:`save_decoder` (hash-checked;
+    ``device``: where the file's tensors go, as in ``weights_io.load_fp32_state``)."""
     from safetensors.torch import load_file
 
     from dicodec.codec.weights_io import load_fp32_state, no_init, read_metadata, sha256_file
@@ -584,5 +587,5 @@ def load_decoder_file(path: str | Path, expected_sha256: str | None = None) -> G
     config = GenerativeConfig(**json.loads(meta["config"]))
     with no_init():  # every tensor comes from the file (strict load)
         decoder = GenerativeDecoder(config, DiTConfig(**json.loads(meta["dit_config"])))
-    load_fp32_state(decoder, load_file(str(path)))
+    load_fp32_state(decoder, load_file(str(path)), device=device)
     return decoder.eval()

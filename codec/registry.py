@@ -176,7 +176,7 @@ def load(name: str | None = None, device: torch.device | str = "cpu") -> torch.n
     if key not in _LOADED:
         model = _IN_MEMORY.get((entry.name, "codec"))
         if model is None:
-            model = load_codec_file(entry.weights, expected_sha256=entry.sha256)
+            model = load_codec_file(entry.weights, expected_sha256=entry.sha256, device=device)
             if model.config != entry.config:
                 raise ModelError(
                     f"{entry.weights.name} holds a {model.config} model, not preset {entry.preset!r}"
@@ -202,6 +202,8 @@ def load_generative(name: str | None = None, device: torch.device | str = "cpu")
                 raise UnavailableError(f"model {entry.name} has no generative decoder weights")
             from dicodec.codec.generative import load_decoder_file
 
-            decoder = load_decoder_file(entry.generative_weights, expected_sha256=entry.generative_sha256)
+            decoder = load_decoder_file(
+                entry.generative_weights, expected_sha256=entry.generative_sha256, device=device
+            )
         _LOADED[key] = decoder.to(device).eval()
     return _LOADED[key]

@@ -69,7 +69,12 @@ def no_init() -> Iterator[None]:
                 setattr(torch.nn.init, name, function)
 
 
-def load_fp32_state(model: torch.nn.Module, state: dict[str, torch.Tensor], strict: bool = True):
+def load_fp32_state(
+    model: torch.nn.Module,
+    state: dict[str, torch.Tensor],
+    strict: bool = True,
+    device: torch.device | str | None = None,
+):
     """Load ``state`` into ``model`` by adopting one copy of each tensor instead of copying twice.
 
     ``load_state_dict`` copies into the parameters the constructor allocated, a second pass over the
@@ -78,13 +83,16 @@ def load_fp32_state(model: torch.nn.Module, state: dict[str, torch.Tensor], stri
     ``assign=True`` makes that copy the parameter or buffer. The copy is needed anyway: safetensors'
     tensors are views of the memory-mapped file, which must not stay behind a loaded model (a
     replaced or truncated file would change its weights after the hash check, or crash it).
+    With ``device`` (a GPU) the file's tensors go there first and are widened there: half the bytes
+    to copy and no float32 pass on the host. Tensors the file lacks stay where the model has them.
     Returns what ``load_state_dict`` returns (missing and unexpected keys).
     """
     reference = model.state_dict()
     for key, value in state.items():
         target = reference.get(key)
         dtype = target.dtype if target is not None and target.is_floating_point() else value.dtype
-        state[key] = value.to(dtype, copy=True)
+        moved = value if device is None else value.to(device)
+        state[key] = moved.to(dtype, copy=moved is value)  # one copy in every case, never the file's
     return model.load_state_dict(state, strict=strict, assign=True)
 
 
@@ -139,12 +147,15 @@ def read_metadata(path: str | Path) -> dict[str, str]:
         return dict(f.metadata() or {})
 
 
-def load_codec_file(path: str | Path, expected_sha256: str | None = None) -> ImageCodec:
+def load_codec_file(
+    path: str | Path, expected_sha256: str | None = None, device: torch.device | str | None = None
+) -> ImageCodec:
     """Build an :class:`ImageCodec` from a safetensors file, verifying its hash first.
 
     The float copies of the exact networks' weights, which the file leaves out, are left uninitialised
     (decoding never reads them; writing them would cost a pass over 21 MB of ``hp32-v6``): training
-    on a loaded model starts with ``ExactConv2d.thaw()``, as ``warm_start`` does.
+    on a loaded model starts with ``ExactConv2d.thaw()``, as ``warm_start`` does. ``device``: where
+    the file's tensors are put (:func:`load_fp32_state`); the caller moves the model there.
 
     Raises:
         ModelError: missing or unreadable file, wrong architecture, or missing tensors.
@@ -172,7 +183,7 @@ def load_codec_file(path: str | Path, expected_sha256: str | None = None) -> Ima
         model = ImageCodec(config)
     state = {KEY_MIGRATIONS.get(k, k): v for k, v in state.items()}
     model.latent_codec.resize_buffers_for(state, "latent_codec.")
-    missing, unexpected = load_fp32_state(model, state, strict=False)
+    missing, unexpected = load_fp32_state(model, state, strict=False, device=device)
     missing = set(missing) - _exact_float_keys(model)
     if missing or unexpected:
         raise ModelError(f"{path.name}: missing tensors {sorted(missing)[:3]}, unexpected {unexpected[:3]}")

@@ -124,3 +124,12 @@ class TestWeightsFile:
         a = ImageCodec(PRESETS["tiny"]).analysis[0].weight
         torch.manual_seed(0)
         assert torch.equal(a, ImageCodec(PRESETS["tiny"]).analysis[0].weight)
+
+    def test_file_tensors_go_to_the_device_first(self, tiny_codec, tmp_path):
+        """The GPU path (weights widened on the device), run on the meta device, which needs no GPU."""
+        path = tmp_path / "tiny.safetensors"
+        save_codec(tiny_codec, path, "tiny-test-v1")
+        loaded = load_codec_file(path, device="meta")
+        assert loaded.synthesis[0].weight.device.type == "meta"
+        assert loaded.synthesis[0].weight.dtype == torch.float32
+        assert loaded.latent_codec.slice_nets[0][0].weight_int.device.type == "meta"
