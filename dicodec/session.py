@@ -69,6 +69,7 @@ class Codec:
 
     >>> codec = dicodec.Codec(device="cuda")          # checks the model name and the device now
     >>> data = codec.encode(image, quality=60)         # the same bytes as dicodec.encode
+    >>> from dicodec.cli.imagefiles import read_image  # a file reader: path -> uint8 HxWx3
     >>> for r in codec.encode_many(paths, load=read_image):
     ...     if r.ok: save(r.item, r.value)
     ...     else: print(r.item, r.error)
