@@ -52,10 +52,11 @@ PUBLIC_API = {
     "dicodec.readahead",
 }
 ENTRY_POINTS = {"dicodec.__main__"}  # ``python -m dicodec``: runs the CLI
-# The one place the CLI names training code: ``dicodec train`` is the training package's own click
-# command, mounted by name (LAZY_COMMANDS) and imported only when it runs; the CLI calls no training
-# function and imports nothing from it.
-CLI_MOUNTED_COMMANDS = {"dicodec.codec.training.train"}
+# The only places the CLI names training code: ``dicodec train`` and ``dicodec data`` are the training
+# package's own click commands (the training loop; building training data), mounted by name
+# (LAZY_COMMANDS) and imported only when they run; the CLI calls no training function and imports
+# nothing from it.
+CLI_MOUNTED_COMMANDS = {"dicodec.codec.training.train", "dicodec.codec.training.dataprep.cli"}
 
 
 def package_dirs() -> dict[str, Path]:
@@ -192,14 +193,17 @@ def test_imports_go_in_the_allowed_direction(module):
 
 
 def test_the_cli_mounts_training_only_by_name():
-    """The lazily mounted ``train`` command is the only reference from the CLI to training code, and
-    it is a string, not an import."""
+    """The lazily mounted ``train`` and ``data`` commands are the only references from the CLI to
+    training code, and they are strings, not imports."""
     cli = [m for m in MODULES if layer(m) == "cli"]
     refs = [(t, how) for m in cli for t, _, how in imports_of(m) if layer(t) == "training"]
-    assert refs == [(t, "mounted") for t in sorted(CLI_MOUNTED_COMMANDS)]
+    assert sorted(refs) == [(t, "mounted") for t in sorted(CLI_MOUNTED_COMMANDS)]
     from dicodec.cli.main import LAZY_COMMANDS
 
-    assert LAZY_COMMANDS["train"].target.partition(":")[0] in CLI_MOUNTED_COMMANDS
+    mounted = {c.target.partition(":")[0] for c in LAZY_COMMANDS.values()}
+    assert mounted & {t for t in MODULES if layer(t) == "training"} == CLI_MOUNTED_COMMANDS
+    for name in ("train", "data"):
+        assert LAZY_COMMANDS[name].target.partition(":")[0] in CLI_MOUNTED_COMMANDS
 
 
 def test_no_import_cycles():
