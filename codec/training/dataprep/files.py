@@ -11,6 +11,10 @@ import re
 import subprocess
 from pathlib import Path
 
+from dicodec.codec.model_store import sha256_file  # the one file hash of dicodec (scan.py uses it)
+
+__all__ = ["log", "run_command", "safe_name", "sha256_bytes", "sha256_file", "write_if_changed"]
+
 
 def log(msg: str) -> None:
     """One progress line, flushed at once (a run takes minutes and its output is often piped)."""
@@ -24,14 +28,6 @@ def run_command(cmd: list[str], cwd: Path | None = None) -> subprocess.Completed
 
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def write_if_changed(path: Path, data: bytes) -> None:
