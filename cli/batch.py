@@ -1,9 +1,11 @@
 """Many files per ``dicodec encode`` / ``dicodec decode`` call.
 
-Start-up (Python, torch, weights) costs more than coding one image, so a folder of photos coded one
-call per file spends most of its time starting. Here the model loads once (:class:`dicodec.Codec`),
-input files are read and decoded in threads ahead of the codec (``Codec.encode_many``), and outputs
-are encoded (PNG, ...) and written in threads behind it, so file work overlaps coding.
+Start-up (Python, torch, weights) costs about 2 s a call on 2 CPU cores, half the coding time of a
+1080p image there and many times it on a GPU (docs/models.md, *End to end*), so a folder of photos
+coded one call per file spends much of its time starting. Here the model loads once
+(:class:`dicodec.Codec`), input files are read and decoded in threads ahead of the codec
+(``Codec.encode_many``), and outputs are encoded (PNG, ...) and written in threads behind it, so
+file work overlaps coding.
 
 The rules, also in ``docs/cli.md``:
 
