@@ -24,7 +24,16 @@ from dicodec.images import MAX_PIXELS, MAX_SIDE, AlphaPolicy, BitDepthPolicy, de
 
 from .atomic import atomic_write
 
-__all__ = ["MAX_PIXELS", "MAX_SIDE", "display_name", "encode_image", "format_for", "read_bytes", "read_image"]
+__all__ = [
+    "MAX_PIXELS",
+    "MAX_SIDE",
+    "READ_EXTENSIONS",
+    "display_name",
+    "encode_image",
+    "format_for",
+    "read_bytes",
+    "read_image",
+]
 
 STDIO = "-"
 STDIN_NAME = "<stdin>"
@@ -51,6 +60,9 @@ EXTENSIONS: dict[str, str] = {
     ".ppm": "ppm",
     ".pnm": "ppm",
 }
+# What a folder given to ``dicodec encode`` is searched for (a file named on the command line is
+# tried whatever its name): the formats dicodec writes, and PGM/PBM, which it reads only.
+READ_EXTENSIONS = frozenset({*EXTENSIONS, ".pgm", ".pbm"})
 
 
 def display_name(path: str | os.PathLike[str], *, output: bool = False) -> str:

@@ -2,7 +2,8 @@
 
 Commands parse arguments, read and write files (:mod:`dicodec.cli.imagefiles`,
 :mod:`dicodec.cli.atomic`) and call the library; they hold no codec logic, so a script using
-``dicodec.encode`` and a shell using ``dicodec encode`` get the same bytes.
+``dicodec.encode`` and a shell using ``dicodec encode`` get the same bytes. Several files per call
+go through :mod:`dicodec.cli.batch` (``dicodec.Codec``'s ``encode_many`` / ``decode_many``).
 
 Errors are handled in one place, :meth:`DicodecGroup.invoke`, so every command fails the same way:
 
@@ -43,6 +44,7 @@ import dicodec
 from dicodec import api
 from dicodec.errors import DicodecError, UnavailableError
 
+from . import batch
 from .atomic import atomic_write, check_output, is_stdio
 from .imagefiles import display_name, encode_image, extension_for, format_for, read_bytes, read_image
 from .models import models
@@ -277,11 +279,15 @@ def cli() -> None:
 
 
 @cli.command(
-    help="""Compress an image file to a .dic bitstream.
+    help="""Compress image files to .dic bitstreams.
 
 IN is a PNG, JPEG, WebP, TIFF or PPM/PGM file, or - for stdin. Gray, palette and CMYK images are
 converted to RGB; an EXIF orientation is applied so the coded image is the one a viewer shows.
 A one-line summary goes to stderr.
+
+Several INs, or a folder, code every file with the model loaded once: -o then names an output
+folder (created if missing), existing outputs are skipped unless --force, a bad file is reported
+on one line and the rest go on (exit status 1 if any failed).
 
 \b
 Examples:
@@ -289,15 +295,18 @@ Examples:
   dicodec encode photo.png -o small.dic -q 40
   dicodec encode scan.tif --bit-depth reduce --alpha drop
   dicodec encode - -o - < photo.png > photo.dic
+  dicodec encode a.png b.jpg photos/ -o out/  # -> out/a.dic, out/b.dic, out/<photos' files>.dic
+  dicodec encode -r photos/ -o out/           # subfolders too, their layout kept under out/
 """
 )
-@click.argument("input_path", metavar="IN", type=click.Path(allow_dash=True))
+@click.argument("inputs", metavar="IN...", nargs=-1, required=True, type=click.Path(allow_dash=True))
 @click.option(
     "-o",
     "--output",
     type=click.Path(allow_dash=True),
     default=None,
-    help="Output file, - for stdout. Default: IN with its suffix replaced by .dic (stdout for stdin).",
+    help="Output file, - for stdout, or a folder (existing, or ending in /). Default: IN with its suffix "
+    "replaced by .dic (stdout for stdin). With several INs or a folder: the output folder.",
 )
 @click.option(
     "-q",
@@ -347,9 +356,10 @@ Examples:
 )
 @click.option("--offline", is_flag=True, help=OFFLINE_HELP)
 @click.option("-f", "--force", is_flag=True, help="Overwrite the output file if it exists.")
-@click.option("--quiet", is_flag=True, help="Do not print the summary line.")
+@click.option("--quiet", is_flag=True, help="Do not print the summary line (nor a progress bar).")
+@batch.options
 def encode(
-    input_path: str,
+    inputs: tuple[str, ...],
     output: str | None,
     quality: int,
     tile_size: int | None,
@@ -360,7 +370,18 @@ def encode(
     offline: bool,
     force: bool,
     quiet: bool,
+    recursive: bool,
+    jobs: int | None,
 ) -> None:
+    if batch.is_batch(inputs, output):
+        batch.encode_files(
+            inputs, output, recursive=recursive, jobs=jobs, quality=quality, tile_size=tile_size,
+            model=model, device=device, alpha=alpha, bit_depth=bit_depth, offline=offline or None,
+            force=force, quiet=quiet,
+        )  # fmt: skip
+        return
+    input_path = inputs[0]
+    output = batch.into_folder(input_path, output, ".dic")
     out = output if output is not None else _default_output(input_path, ".dic")
     src = display_name(input_path)
     image = read_image(input_path, alpha=alpha, bit_depth=bit_depth)  # type: ignore[arg-type]
@@ -386,11 +407,15 @@ def encode(
 
 
 @cli.command(
-    help="""Decompress a .dic bitstream to an image file.
+    help="""Decompress .dic bitstreams to image files.
 
 IN is a .dic file, or - for stdin. The output format comes from --format, else from the output's
 extension (.png .jpg .webp .tif .ppm); stdout and names without an extension get PNG. JPEG is
 written at quality 95 (4:4:4), WebP losslessly.
+
+Several INs, or a folder, decode every .dic file with the models loaded once, in the --format
+(default png): -o then names an output folder, existing outputs are skipped unless --force, a bad
+file is reported on one line and the rest go on (exit status 1 if any failed).
 
 \b
 Examples:
@@ -398,15 +423,17 @@ Examples:
   dicodec decode photo.dic -o photo.webp
   dicodec decode photo.dic --mode generative -o sharp.png
   dicodec decode - --format ppm < photo.dic > photo.ppm
+  dicodec decode out/*.dic -o decoded/        # -> decoded/<name>.png
 """
 )
-@click.argument("input_path", metavar="IN", type=click.Path(allow_dash=True))
+@click.argument("inputs", metavar="IN...", nargs=-1, required=True, type=click.Path(allow_dash=True))
 @click.option(
     "-o",
     "--output",
     type=click.Path(allow_dash=True),
     default=None,
-    help="Output image, - for stdout. Default: IN with the format's suffix (stdout for stdin).",
+    help="Output image, - for stdout, or a folder (existing, or ending in /). Default: IN with the "
+    "format's suffix (stdout for stdin). With several INs or a folder: the output folder.",
 )
 @click.option(
     "--mode",
@@ -453,9 +480,10 @@ Examples:
 )
 @click.option("--offline", is_flag=True, help=OFFLINE_HELP)
 @click.option("-f", "--force", is_flag=True, help="Overwrite the output file if it exists.")
-@click.option("--quiet", is_flag=True, help="Do not print the summary line.")
+@click.option("--quiet", is_flag=True, help="Do not print the summary line (nor a progress bar).")
+@batch.options
 def decode(
-    input_path: str,
+    inputs: tuple[str, ...],
     output: str | None,
     mode: str,
     device: str,
@@ -466,7 +494,19 @@ def decode(
     offline: bool,
     force: bool,
     quiet: bool,
+    recursive: bool,
+    jobs: int | None,
 ) -> None:
+    if batch.is_batch(inputs, output):
+        fmt_name = format_for("", fmt or "png")
+        batch.decode_files(
+            inputs, output, recursive=recursive, jobs=jobs, fmt=fmt_name, suffix=extension_for(fmt_name),
+            mode=mode, device=device, realism=realism, max_pixels=max_pixels or None, decoder=decoder,
+            offline=offline or None, force=force, quiet=quiet,
+        )  # fmt: skip
+        return
+    input_path = inputs[0]
+    output = batch.into_folder(input_path, output, extension_for(fmt or "png"))
     if output is None:
         output = _default_output(input_path, extension_for(fmt or "png"))
     fmt_name = format_for(output, fmt)

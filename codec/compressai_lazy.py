@@ -14,6 +14,16 @@ three entropy-coder functions the entropy models call at run time (``get_entropy
 the same module object, so the package behaves exactly as the full import from then on. The shim is
 written for the pinned compressai (pyproject.toml); with anything unexpected it does nothing and the
 normal import runs.
+
+``compressai.entropy_models`` also imports ``scipy.stats`` at module level (0.4-1.0 s on the 2-core
+CPU, more than the rest of CompressAI) for one call, ``norm.ppf`` in
+``GaussianConditional._standardized_quantile``, which runs only when CDF tables are built
+(``LatentCodec.update()``: training and tests); shipped weights carry their tables.
+:func:`import_entropy_models` imports that module with ``scipy.stats`` answered by an empty placeholder
+and removes the placeholder right after: CompressAI's module keeps a reference to the real ``scipy``
+package only, so its ``scipy.stats.norm`` goes through scipy's own lazy submodule access and imports
+the real ``scipy.stats`` the first time (if ever) it runs. Nobody else ever sees the placeholder
+unless another thread imports ``scipy.stats`` during those milliseconds.
 """
 
 from __future__ import annotations
@@ -67,6 +77,28 @@ def _make_lazy(spec: importlib.machinery.ModuleSpec) -> types.ModuleType:
     module.set_entropy_coder = set_entropy_coder
     module.__getattr__ = __getattr__
     return module
+
+
+def import_entropy_models() -> types.ModuleType:
+    """``compressai.entropy_models``, without importing ``scipy.stats`` until CompressAI calls it."""
+    with _LOCK:
+        if "compressai.entropy_models" in sys.modules or "scipy.stats" in sys.modules:
+            return importlib.import_module("compressai.entropy_models")
+        try:
+            import scipy
+        except ImportError:  # CompressAI's own import will say what is missing
+            return importlib.import_module("compressai.entropy_models")
+        if "__getattr__" not in vars(scipy):  # a scipy without lazy submodules: the plain import
+            return importlib.import_module("compressai.entropy_models")
+        placeholder = types.ModuleType("scipy.stats", "placeholder: see dicodec.codec.compressai_lazy")
+        sys.modules["scipy.stats"] = placeholder
+        try:
+            return importlib.import_module("compressai.entropy_models")
+        finally:
+            if sys.modules.get("scipy.stats") is placeholder:
+                del sys.modules["scipy.stats"]
+            if vars(scipy).get("stats") is placeholder:
+                delattr(scipy, "stats")  # scipy.__getattr__ now imports the real module on first use
 
 
 def install() -> bool:

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from dicodec.codec import grouped_ans, rans
+from dicodec.codec import compressai_lazy, grouped_ans, rans
 from dicodec.codec.fixed_point import (
     ACT_BITS,
     ACT_LIMIT,
@@ -43,7 +43,9 @@ from dicodec.codec.timing import section
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
-    from compressai.entropy_models import EntropyBottleneck, GaussianConditional
+    _entropy_models = compressai_lazy.import_entropy_models()  # scipy.stats deferred: 0.4-1.0 s
+EntropyBottleneck = _entropy_models.EntropyBottleneck
+GaussianConditional = _entropy_models.GaussianConditional
 
 # Scale table: sigma_j = exp(LOG_SCALE_MIN + j * LOG_SCALE_STEP), j = 0..SCALE_LEVELS-1.
 # A step of 1/8 in log-scale costs under 0.1% in rate against continuous scales; both ends are

@@ -205,7 +205,7 @@ def load(
         if model is None:
             path = _weights_file(entry.name, entry.weights, entry.from_zoo, offline)
             try:
-                model = load_codec_file(path, expected_sha256=entry.sha256)
+                model = load_codec_file(path, expected_sha256=entry.sha256, device=device)
             except WeightsMismatch as exc:
                 raise _hint_if_cached(exc, path, entry.name) from exc
             if model.config != entry.config:
@@ -251,7 +251,9 @@ def load_generative(
                 raise UnavailableError(f"model {entry.name} has no generative decoder weights")
             from dicodec.codec.weights_io import load_decoder_file
 
-            module = load_decoder_file(entry.generative_weights, expected_sha256=entry.generative_sha256)
+            module = load_decoder_file(
+                entry.generative_weights, expected_sha256=entry.generative_sha256, device=device
+            )
         _LOADED[key] = module.to(device).eval()
     return _LOADED[key]
 
@@ -263,7 +265,7 @@ def _load_decoder(codec: str, model: zoo.ZooModel, device: torch.device | str, o
     if key not in _LOADED:
         path = model_store.ensure(model, offline=offline)
         try:
-            module = load_decoder_file(path, expected_sha256=model.sha256)
+            module = load_decoder_file(path, expected_sha256=model.sha256, device=device)
         except WeightsMismatch as exc:
             raise _hint_if_cached(exc, path, model.name) from exc
         _LOADED[key] = module.to(device).eval()

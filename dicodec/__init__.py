@@ -4,6 +4,7 @@
 >>> data = dicodec.encode(image, quality=60)      # numpy / PIL / torch in, bytes out
 >>> image = dicodec.decode(data)                   # bytes in, numpy uint8 HxWx3 out
 >>> image = dicodec.read_image("photo.jpg")        # a file as the RGB the CLI would code
+>>> codec = dicodec.Codec(device="cuda")           # loaded once: encode, decode, encode_many, decode_many
 """
 
 from dicodec.api import add_model, decode, encode, fetch_model, inspect, list_models, load_codec
@@ -24,6 +25,7 @@ from dicodec.errors import (
     WeightsMismatch,
 )
 from dicodec.images import read_image
+from dicodec.session import Codec, Result
 from dicodec.version import __version__
 
 __all__ = [
@@ -35,6 +37,8 @@ __all__ = [
     "add_model",
     "load_codec",
     "read_image",
+    "Codec",
+    "Result",
     "DicodecError",
     "BitstreamError",
     "BadMagic",

@@ -1,8 +1,10 @@
 """The library API: ``encode``, ``decode``, ``inspect``, ``load_codec``, and the model zoo's
 ``list_models``, ``fetch_model``, ``add_model``.
 
-The CLI is a thin layer over exactly these functions, so what a script can do and what the command
-line can do never drift apart.
+The CLI is a thin layer over exactly these functions and over :class:`dicodec.Codec`
+(:mod:`dicodec.session`), which ``encode`` and ``decode`` call, so what a script can do and what the
+command line can do never drift apart. The arguments' types and checks are :mod:`dicodec.arguments`'
+(re-exported here).
 
 Every released model stays usable: a file names its model, and a model that is not installed is
 downloaded into the cache on first use (``DICODEC_MODEL_URL``), or, offline (``offline=True`` or
@@ -12,81 +14,23 @@ install it (docs/models.md, *The model zoo*).
 
 from __future__ import annotations
 
-import warnings
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import Any
 
-import numpy as np
-
-from dicodec.errors import DicodecError, ImageError, LimitExceeded, UnavailableError
-
-ImageLike = Any  # numpy uint8 HxW / HxWx3, PIL.Image, or torch float tensor (3,H,W) / (1,3,H,W) in [0,1]
-DecodeMode = Literal["auto", "fast", "generative"]
-OutputKind = Literal["numpy", "pil", "torch"]
-DECODE_MODES: tuple[str, ...] = get_args(DecodeMode)
-OUTPUT_KINDS: tuple[str, ...] = get_args(OutputKind)
-
-if TYPE_CHECKING:  # torch is imported on first use so that `import dicodec` and `dicodec --help` stay fast
-    import torch
-
-
-def _device(device: str | torch.device) -> torch.device:
-    import torch
-
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise DicodecError(f"unknown device {device!r} (use auto, cpu or cuda)") from exc
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise UnavailableError("device cuda was asked for, but no CUDA GPU is available")
-    return dev
-
-
-def to_tensor(image: ImageLike) -> torch.Tensor:
-    """Any supported image type -> float32 (1, 3, H, W) in [0, 1] on the CPU."""
-    import torch
-
-    if isinstance(image, torch.Tensor):
-        t = image.detach().cpu()
-        if t.dim() == 3:
-            t = t.unsqueeze(0)
-        if t.dim() != 4 or t.shape[0] != 1 or t.shape[1] not in (1, 3):
-            raise ImageError(f"expected a tensor shaped (3, H, W) or (1, 3, H, W), got {tuple(image.shape)}")
-        if t.dtype == torch.uint8:
-            t = t.float() / 255.0
-        t = t.float().expand(1, 3, *t.shape[-2:]).clamp(0, 1)
-        return t.contiguous()
-    if hasattr(image, "mode") and hasattr(image, "convert"):  # PIL image
-        if image.mode not in ("RGB", "L"):
-            if "A" in image.mode:
-                raise ImageError(f"image mode {image.mode} has an alpha channel; dicodec codes RGB only")
-            image = image.convert("RGB")
-        image = np.asarray(image)
-    array = np.asarray(image)
-    if array.dtype != np.uint8:
-        raise ImageError(f"expected uint8 pixels, got {array.dtype} (convert 16-bit or float images first)")
-    if array.ndim == 2:
-        array = np.repeat(array[:, :, None], 3, axis=2)
-    if array.ndim != 3 or array.shape[2] != 3:
-        raise ImageError(f"expected an HxW or HxWx3 image, got shape {array.shape}")
-    if min(array.shape[:2]) < 1:
-        raise ImageError("image is empty")
-    if not array.flags.writeable:  # e.g. np.asarray(PIL image); torch warns on read-only memory
-        array = array.copy()
-    return torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1).unsqueeze(0).float() / 255.0
-
-
-def to_output(x: torch.Tensor, output: OutputKind) -> Any:
-    """``x``: the float (1, 3, H, W) image for ``"torch"``, else the (H, W, 3) uint8 one."""
-    if output == "torch":
-        return x[0]
-    array = x.contiguous().numpy()
-    if output == "pil":
-        from PIL import Image
-
-        return Image.fromarray(array, "RGB")
-    return array
+from dicodec.arguments import (
+    DECODE_MODES,
+    DEFAULT_MAX_PIXELS,
+    OUTPUT_KINDS,
+    DecodeMode,
+    ImageLike,
+    OutputKind,
+    _device,
+    check_decode_options,
+    check_quality,
+    check_tile_size,
+    decode_mode,
+    to_output,
+    to_tensor,
+)
 
 
 def encode(
@@ -110,35 +54,14 @@ def encode(
         offline: never download a model that is not installed; default ``DICODEC_OFFLINE``.
 
     Returns:
-        The complete bitstream (header, checksummed chunks). Same input, same bytes, every time.
+        The complete bitstream (header, checksummed chunks). Same input, same bytes, every time, and
+        the same bytes as :meth:`dicodec.Codec.encode` and ``encode_many``, which this calls.
     """
-    from dicodec.bitstream import container
-    from dicodec.codec import pipeline, registry
+    from dicodec.session import Codec
 
-    if isinstance(quality, bool) or not isinstance(quality, (int, np.integer)) or not 0 <= quality <= 100:
-        raise DicodecError(f"quality must be an integer from 0 to 100, got {quality!r}")
-    tile_size = pipeline.DEFAULT_TILE if tile_size is None else tile_size
-    if (
-        tile_size % container.TILE_ALIGN
-        or not container.MIN_TILE_SIZE <= tile_size <= container.MAX_TILE_SIZE
-    ):
-        raise DicodecError(f"tile size must be a multiple of 128 from 128 to 4096, got {tile_size}")
-    x = to_tensor(image)
-    h, w = x.shape[-2:]
-    if max(h, w) > container.MAX_DIM or h * w > container.MAX_PIXELS:
-        raise ImageError(
-            f"image {w}x{h} exceeds the format's limits ({container.MAX_DIM} px a side, "
-            f"{container.MAX_PIXELS} pixels)"
-        )
-    dev = _device(device)
-    entry = registry.get_entry(model)
-    codec = registry.load(entry.name, dev, offline=offline)
-    return pipeline.encode_image(codec, entry, x.to(dev), int(quality), tile_size)
-
-
-# Largest image decode() agrees to produce unless told otherwise (like Pillow's decompression-bomb check):
-# a valid 2^28-pixel header with near-empty tiles costs minutes of CPU and a 3 GB buffer to decode.
-DEFAULT_MAX_PIXELS = 2**27  # 134 MP, e.g. 16384 x 8192; the format itself allows 2^28
+    check_quality(quality)
+    check_tile_size(tile_size)
+    return Codec.for_call(model, device, offline).encode(image, quality, tile_size=tile_size)
 
 
 def decode(
@@ -174,64 +97,15 @@ def decode(
     Raises:
         dicodec.DicodecError: any problem with the data; never a bare exception or a crash.
         dicodec.ModelNotInstalled: the file's model is not installed and may not be downloaded.
+
+    Pixels are those of :meth:`dicodec.Codec.decode`, which this calls.
     """
-    from dicodec.bitstream import container
-    from dicodec.codec import pipeline, registry
+    from dicodec.session import Codec
 
-    if mode not in DECODE_MODES:
-        raise DicodecError(f"unknown decode mode {mode!r} (auto, fast or generative)")
-    if output not in OUTPUT_KINDS:
-        raise DicodecError(f"unknown output kind {output!r} (numpy, pil or torch)")
-    if isinstance(realism, bool) or not isinstance(realism, (int, float)) or not 0.0 <= realism <= 1.0:
-        raise DicodecError(f"realism must be a number from 0 to 1, got {realism!r}")
-    if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise DicodecError(f"decode takes bytes, got {type(data).__name__}")
-    if max_pixels is not None and (isinstance(max_pixels, bool) or not isinstance(max_pixels, int)):
-        raise DicodecError(f"max_pixels must be an int or None, got {max_pixels!r}")
-    header, tiles = container.read(data)
-    if max_pixels is not None and header.width * header.height > max_pixels:
-        raise LimitExceeded(
-            f"image {header.width}x{header.height} has {header.width * header.height} pixels, more than "
-            f"max_pixels={max_pixels}; pass max_pixels=None (CLI: --max-pixels 0) to decode it anyway"
-        )
-    entry = registry.get_entry(header.model)
-    pipeline.check_weights_hash(header, entry)  # before a model is loaded, let alone downloaded
-    mode = decode_mode(entry.name, mode)
-    if mode not in entry.decode_modes:
-        raise UnavailableError(
-            f"decode mode {mode!r} is not available for model {entry.name} "
-            f"(available: {', '.join(entry.decode_modes)}); no generative DiT decoder weights are shipped "
-            "for it yet: use --mode fast"
-        )
-    if decoder is not None and mode != "generative":
-        raise DicodecError(f"decoder={decoder!r} is for the generative mode, not {mode!r}")
-    dev = _device(device)
-    codec = registry.load(entry.name, dev, offline=offline)
-    pipeline.check_model(header, entry, codec)
-    decode_tile = None
-    if mode == "generative":
-        from dicodec.codec.generative_decoder import generative_decode
-
-        dit = registry.load_generative(entry.name, dev, offline=offline, decoder=decoder)
-
-        def decode_tile(strings, shape, coder):
-            return generative_decode(codec, dit, strings, shape, header.quality, float(realism), coder)
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        x = pipeline.decode_image(codec, header, tiles, decode_tile, as_uint8=output != "torch")
-    return to_output(x, output)
-
-
-def decode_mode(model: str, mode: str = "auto") -> str:
-    """The decode mode ``mode`` stands for with ``model``: ``"auto"`` is ``"generative"`` where the model
-    ships a DiT decoder (DiT-IC's point: at low rates it is closer to the source and more natural than
-    the synthesis alone, docs/dit.md), else ``"fast"``; other modes are returned as they are."""
-    from dicodec.codec import registry
-
-    if mode != "auto":
-        return mode
-    return "generative" if "generative" in registry.get_entry(model).decode_modes else "fast"
+    check_decode_options(mode, output, realism, max_pixels)
+    return Codec.for_call(None, device, offline).decode(
+        data, mode=mode, output=output, realism=realism, max_pixels=max_pixels, decoder=decoder
+    )
 
 
 def inspect(data: bytes) -> dict[str, Any]:
@@ -382,4 +256,24 @@ def load_codec(
     return codec
 
 
-__all__ = ["encode", "decode", "inspect", "list_models", "fetch_model", "add_model", "load_codec"]
+__all__ = [
+    "encode",
+    "decode",
+    "decode_mode",
+    "inspect",
+    "list_models",
+    "fetch_model",
+    "add_model",
+    "load_codec",
+    "DECODE_MODES",
+    "OUTPUT_KINDS",
+    "DEFAULT_MAX_PIXELS",
+    "DecodeMode",
+    "ImageLike",
+    "OutputKind",
+    "check_decode_options",
+    "check_quality",
+    "check_tile_size",
+    "to_output",
+    "to_tensor",
+]

@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import threading
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -50,6 +51,7 @@ READ_FORMATS_TEXT = "PNG, JPEG, WebP, TIFF or PPM/PGM"
 
 # Pillow decoding failures come as many types; all mean "this file cannot be read as an image".
 _PIL_READ_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, TypeError)
+_PIXEL_LIMIT_LOCK = threading.Lock()  # see _pixel_limit
 
 
 def read_image(
@@ -216,16 +218,19 @@ def _pixel_limit() -> Iterator[None]:
     Pillow's default (about 89 Mpixel warning, 179 Mpixel error) would refuse images the format
     allows. With its limit at 2**28 Pillow still errors above 2**29 as a backstop, and its warning
     between 2**28 and 2**29 is silenced because :func:`_check_size` refuses those with a clearer
-    message. Not thread-safe (Pillow's limit is a module global); the CLI reads one image at a time.
+    message. Pillow's limit is a module global and a batch (``dicodec encode`` with several files,
+    ``Codec.encode_many`` with ``load=read_image``) reads images in several threads, so the block holds
+    a lock; it only covers ``Image.open``, which reads the header, never the pixels.
     """
-    old = Image.MAX_IMAGE_PIXELS
-    Image.MAX_IMAGE_PIXELS = MAX_PIXELS
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            yield
-    finally:
-        Image.MAX_IMAGE_PIXELS = old
+    with _PIXEL_LIMIT_LOCK:
+        old = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                yield
+        finally:
+            Image.MAX_IMAGE_PIXELS = old
 
 
 def _one_line(exc: BaseException) -> str:

@@ -1,4 +1,4 @@
-"""Encode/decode speed and peak memory of the default codec at standard sizes.
+"""Encode/decode speed and peak memory of the default codec at standard sizes, and end to end.
 
 Question: how fast are encoding and decoding, and how much memory do they take, per device and size?
 When: after a change to the coding or decoding path, and for the speed tables of docs/models.md and
@@ -7,6 +7,14 @@ Output: a table on stdout; ``--json-out FILE`` writes every row as JSON.
 
     python scripts/bench.py [--devices cpu,cuda] [--sizes 768x512,1920x1080,2048x2048] [--repeats 3]
     python scripts/bench.py --mode generative [--untrained-decoder dit-ic-s]
+    python scripts/bench.py --end-to-end [--devices cpu,cuda] [--e2e-size 1920x1080] [--batch 100]
+                            [--model NAME]
+
+``--end-to-end`` times what a user waits for (:func:`end_to_end`): the ``dicodec`` command on one
+file (start-up included), the same command on a folder of ``--batch`` copies of the image (wall time
+per file: start-up paid once, file work overlapped), and the library with the model loaded
+(``dicodec.Codec``). It also splits a fresh process's time before the first result into phases:
+imports, device initialisation, weights, first call, later calls. The tables name the model timed.
 
 ``--mode generative`` times the DiT-IC decode (entropy decoding, one DiT step, synthesis) of the same
 files. A model that ships no generative decoder can still be timed with ``--untrained-decoder PRESET``:
@@ -22,12 +30,16 @@ rANS coding. The input is the bundled sample photo resized to each size (realist
 from __future__ import annotations
 
 import json
+import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from importlib import resources
+from pathlib import Path
 
 import click
 import numpy as np
@@ -152,6 +164,147 @@ def format_row(row: dict) -> str:
     )
 
 
+# ----------------------------------------------------------------------------------------------
+# End to end: the command line and the library as a user runs them
+# ----------------------------------------------------------------------------------------------
+
+
+IMPORTS = "import dicodec.cli.main, dicodec.codec.pipeline"  # what a `dicodec encode` imports
+
+
+def startup_phases(
+    device: str, width: int, height: int, quality: int, repeats: int, mode: str, model: str | None = None
+) -> dict:
+    """Seconds of each phase of a fresh process that encodes and decodes one image (run it in one).
+
+    Imports are timed in a process of their own (this script has imported torch already).
+    """
+    import dicodec
+
+    code = f"import time; t = time.perf_counter(); {IMPORTS}; print(time.perf_counter() - t)"
+    t_import = float(
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    )
+
+    def timed(fn) -> tuple[float, object]:
+        start = time.perf_counter()
+        out = fn()
+        if device == "cuda":
+            torch.cuda.synchronize()
+        return time.perf_counter() - start, out
+
+    t_device, _ = timed(lambda: torch.zeros(1, device="cuda") if device == "cuda" else None)
+    img = sample_image(width, height)
+    codec = dicodec.Codec(model, device=device)
+    t_weights, _ = timed(lambda: codec.load(generative=mode == "generative"))
+    enc_first, data = timed(lambda: codec.encode(img, quality))
+    enc = [timed(lambda: codec.encode(img, quality))[0] for _ in range(repeats)]
+    dec_first, _ = timed(lambda: codec.decode(data, mode=mode))
+    dec = [timed(lambda: codec.decode(data, mode=mode))[0] for _ in range(repeats)]
+    return {
+        "device": device,
+        "model": codec.model,
+        "size": f"{width}x{height}",
+        "mode": mode,
+        "import_s": t_import,
+        "device_s": t_device,
+        "weights_s": t_weights,
+        "encode_first_s": enc_first,
+        "encode_s": statistics.median(enc),
+        "decode_first_s": dec_first,
+        "decode_s": statistics.median(dec),
+        "gpu": torch.cuda.get_device_name() if device == "cuda" else None,
+        "threads": torch.get_num_threads(),
+    }
+
+
+def _wall(cmd: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def end_to_end(
+    device: str,
+    width: int,
+    height: int,
+    quality: int,
+    repeats: int,
+    batch: int,
+    mode: str,
+    model: str | None = None,
+) -> dict:
+    """CLI wall time for one file and per file of a ``batch``-file folder, and the library's times."""
+    cli = [sys.executable, "-m", "dicodec"]
+    work = Path(tempfile.mkdtemp(prefix="dicodec-bench-"))
+    try:
+        one = work / "one.png"
+        Image.fromarray(sample_image(width, height)).save(one)
+        folder = work / "photos"
+        folder.mkdir()
+        for i in range(batch):
+            shutil.copyfile(one, folder / f"img{i:04d}.png")
+        common = ["--device", device, "--force", "--quiet"]
+        quality_model = ["-q", str(quality), *(["--model", model] if model else [])]
+        enc_cmd = [*cli, "encode", str(one), "-o", str(work / "one.dic"), *quality_model, *common]
+        dec_cmd = [*cli, "decode", str(work / "one.dic"), "-o", str(work / "one_out.png"), "--mode", mode]
+        one_encode = statistics.median(_wall(enc_cmd) for _ in range(repeats))
+        one_decode = statistics.median(_wall([*dec_cmd, *common]) for _ in range(repeats))
+        batch_encode = _wall([*cli, "encode", str(folder), "-o", str(work / "dics"), *quality_model, *common])
+        batch_decode = _wall(
+            [*cli, "decode", str(work / "dics"), "-o", str(work / "decoded"), "--mode", mode, *common]
+        )
+        phases_cmd = [sys.executable, __file__, "--phases", f"{device}:{width}x{height}", "--mode", mode]
+        phases_cmd += ["--quality", str(quality), "--repeats", str(repeats)]
+        phases_cmd += ["--model", model] if model else []
+        out = subprocess.run(phases_cmd, capture_output=True, text=True, check=True).stdout
+        phases = json.loads(out.strip().splitlines()[-1])
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return {
+        **phases,
+        "batch": batch,
+        "cli_one_encode_s": one_encode,
+        "cli_one_decode_s": one_decode,
+        "cli_batch_encode_s": batch_encode / batch,
+        "cli_batch_decode_s": batch_decode / batch,
+        "cpus": os.cpu_count(),
+    }
+
+
+def _device_name(row: dict) -> str:
+    return row["gpu"] or f"CPU ({row['threads']} threads)"
+
+
+def format_end_to_end(rows: list[dict]) -> str:
+    """The two markdown tables of ``--end-to-end``: what a user waits for, and where start-up goes."""
+    out = [
+        "| device | model, size, decode mode | CLI, one file: encode / decode s | CLI, batch: s per file "
+        "(encode / decode) | API, model loaded: encode / decode s |",
+        "|---|---|---|---|---|",
+    ]
+    for r in rows:
+        out.append(
+            f"| {_device_name(r)} | {r['model']}, {r['size']}, {r['mode']} "
+            f"| {r['cli_one_encode_s']:.2f} / {r['cli_one_decode_s']:.2f} "
+            f"| {r['cli_batch_encode_s']:.2f} / {r['cli_batch_decode_s']:.2f} (N={r['batch']}) "
+            f"| {r['encode_s']:.3f} / {r['decode_s']:.3f} |"
+        )
+    out += [
+        "",
+        "| device | imports s | device init s | weights s | first encode s (later ones) "
+        "| first decode s (later ones) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        out.append(
+            f"| {_device_name(r)} | {r['import_s']:.2f} | {r['device_s']:.2f} | {r['weights_s']:.2f} "
+            f"| {r['encode_first_s']:.3f} ({r['encode_s']:.3f}) "
+            f"| {r['decode_first_s']:.3f} ({r['decode_s']:.3f}) |"
+        )
+    return "\n".join(out)
+
+
 @click.command()
 @click.option("--devices", default="cpu,cuda", help="Comma-separated devices; cuda is skipped without a GPU.")
 @click.option("--sizes", default="768x512,1920x1080,2048x2048", help="Comma-separated WxH sizes.")
@@ -167,7 +320,16 @@ def format_row(row: dict) -> str:
     help="Generative preset to time with random weights when the model ships no decoder (e.g. dit-ic-s).",
 )
 @click.option("--json-out", type=click.Path(), default=None, help="Also write all results to this file.")
+@click.option(
+    "--end-to-end",
+    "e2e",
+    is_flag=True,
+    help="Time the dicodec command (one file; a batch) and the library with the model loaded, instead.",
+)
+@click.option("--e2e-size", default="1920x1080", show_default=True, help="--end-to-end: image size WxH.")
+@click.option("--batch", type=int, default=100, show_default=True, help="--end-to-end: files in the batch.")
 @click.option("--one", default=None, hidden=True, help="Internal: run one DEVICE:WxH case and print JSON.")
+@click.option("--phases", default=None, hidden=True, help="Internal: start-up phases of DEVICE:WxH as JSON.")
 def main(
     devices: str,
     sizes: str,
@@ -177,12 +339,34 @@ def main(
     mode: str,
     untrained_decoder: str | None,
     json_out: str | None,
+    e2e: bool,
+    e2e_size: str,
+    batch: int,
     one: str | None,
+    phases: str | None,
 ) -> None:
     if one:
         device, size = one.split(":")
         w, h = (int(v) for v in size.split("x"))
         print(json.dumps(run_case(device, w, h, quality, repeats, model, mode, untrained_decoder)))
+        return
+    if phases:
+        device, size = phases.split(":")
+        w, h = (int(v) for v in size.split("x"))
+        print(json.dumps(startup_phases(device, w, h, quality, repeats, mode, model)))
+        return
+    if e2e:
+        w, h = (int(v) for v in e2e_size.split("x"))
+        rows = []
+        for device in devices.split(","):
+            if device == "cuda" and not torch.cuda.is_available():
+                click.echo("cuda: no GPU here, skipped", err=True)
+                continue
+            rows.append(end_to_end(device, w, h, quality, repeats, batch, mode, model))
+        click.echo(format_end_to_end(rows))
+        if json_out:
+            with open(json_out, "w") as f:
+                json.dump(rows, f, indent=1)
         return
     if mode == "generative":  # fail here, once, with the clear message; each case builds its decoder
         from dicodec.codec import registry

@@ -221,3 +221,32 @@ def model_server(tiny_release):
     server = ModelServer(tiny_release[1])
     yield server
     server.close()
+
+
+@pytest.fixture()
+def zoo_decoder(generative_model, dicodec_home, tmp_path, monkeypatch):
+    """A second DiT decoder released for ``tiny-gen-v1`` in the zoo, ``tiny-dit-zoo-v1``, not
+    installed (its file in ``decoder-assets/``): what ``decode(decoder=...)`` picks instead of the
+    paired one. Yields ``(ZooModel, file)``."""
+    from dicodec.codec import zoo
+    from dicodec.codec.weights_io import save_decoder, sha256_file
+
+    assets = tmp_path / "decoder-assets"
+    assets.mkdir()
+    path = assets / "tiny-dit-zoo-v1.safetensors"
+    save_decoder(tiny_decoder(seed=1), path, "tiny-dit-zoo-v1")
+    model = zoo.ZooModel(
+        name="tiny-dit-zoo-v1",
+        kind="generative",
+        preset="dit-ic-tiny",
+        file=path.name,
+        sha256=sha256_file(path),
+        size=path.stat().st_size,
+        license="Apache-2.0",
+        released="0.0.1",
+        commit="0" * 40,
+        codec=generative_model,
+    )
+    catalogue = {**zoo.models(), model.name: model}
+    monkeypatch.setattr(zoo, "models", lambda: catalogue)
+    yield model, path

@@ -46,3 +46,23 @@ def test_generative_without_a_decoder_explains_what_to_pass(bench, tiny_model_na
     assert "generative" not in registry.get_entry(tiny_model_name).decode_modes
     with pytest.raises(click.ClickException, match="--untrained-decoder"):
         bench.prepare_generative(tiny_model_name, None)
+
+
+def test_startup_phases_and_end_to_end_table(bench):
+    row = bench.startup_phases("cpu", 128, 96, 50, 1, "fast")
+    assert row["import_s"] > 0 and row["weights_s"] >= 0 and row["device_s"] >= 0
+    assert row["encode_first_s"] > 0 and row["decode_s"] > 0 and row["gpu"] is None
+    assert row["model"] == registry.default_name()  # the tables say which model they timed
+    row.update(
+        batch=4, cli_one_encode_s=2.5, cli_one_decode_s=2.6, cli_batch_encode_s=0.4, cli_batch_decode_s=0.5
+    )
+    table = bench.format_end_to_end([row])
+    assert "| CPU (" in table and "2.50 / 2.60" in table and "0.40 / 0.50 (N=4)" in table
+    assert f"| {row['model']}, 128x96, fast |" in table
+    assert table.count("\n|---") == 2
+
+
+@pytest.mark.slow
+def test_end_to_end_runs_the_command_line(bench):
+    row = bench.end_to_end("cpu", 128, 96, 50, 1, 2, "fast")
+    assert row["cli_one_encode_s"] > row["encode_s"] and row["cli_batch_decode_s"] > 0

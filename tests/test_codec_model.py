@@ -8,9 +8,10 @@ import pytest
 import torch
 
 from dicodec.codec.config import PRESETS
+from dicodec.codec.fixed_point import WEIGHT_BITS
 from dicodec.codec.latent_codec import SCALE_LEVELS, scale_index_exact
 from dicodec.codec.model import ImageCodec
-from dicodec.codec.weights_io import load_codec_file, save_codec
+from dicodec.codec.weights_io import _exact_float_keys, load_codec_file, save_codec
 from dicodec.errors import ModelError, WeightsMismatch
 
 
@@ -92,3 +93,43 @@ class TestWeightsFile:
         path.write_bytes(b"not a safetensors file")
         with pytest.raises(ModelError):
             load_codec_file(path)
+
+    def test_loaded_model_owns_its_tensors_and_is_initialised(self, tiny_codec, tmp_path):
+        """Loading builds without random init and adopts the file's tensors (weights_io.no_init,
+        load_fp32_state): nothing may alias the memory-mapped file, and nothing may be left unset."""
+        path = tmp_path / "tiny.safetensors"
+        save_codec(tiny_codec, path, "tiny-test-v1")
+        loaded = load_codec_file(path)
+        before = {k: v.clone() for k, v in loaded.state_dict().items()}
+        path.write_bytes(bytes(path.stat().st_size))  # rewritten in place, same size
+        unset = _exact_float_keys(loaded)  # not in the file: left uninitialised until thaw()
+        for key, value in loaded.state_dict().items():
+            if key in unset:
+                continue
+            assert torch.equal(value, before[key]), key
+            if value.is_floating_point():
+                assert value.dtype == torch.float32 and torch.isfinite(value).all(), key
+        layer = loaded.latent_codec.slice_nets[0][0]
+        layer.thaw()
+        assert torch.equal(layer.conv.weight, layer.weight_int.float() / 2**WEIGHT_BITS)
+
+    def test_no_init_is_undone(self):
+        from dicodec.codec.weights_io import no_init
+
+        original = torch.nn.init.kaiming_uniform_
+        with no_init():
+            assert torch.nn.init.kaiming_uniform_ is not original
+        assert torch.nn.init.kaiming_uniform_ is original
+        torch.manual_seed(0)
+        a = ImageCodec(PRESETS["tiny"]).analysis[0].weight
+        torch.manual_seed(0)
+        assert torch.equal(a, ImageCodec(PRESETS["tiny"]).analysis[0].weight)
+
+    def test_file_tensors_go_to_the_device_first(self, tiny_codec, tmp_path):
+        """The GPU path (weights widened on the device), run on the meta device, which needs no GPU."""
+        path = tmp_path / "tiny.safetensors"
+        save_codec(tiny_codec, path, "tiny-test-v1")
+        loaded = load_codec_file(path, device="meta")
+        assert loaded.synthesis[0].weight.device.type == "meta"
+        assert loaded.synthesis[0].weight.dtype == torch.float32
+        assert loaded.latent_codec.slice_nets[0][0].weight_int.device.type == "meta"

@@ -47,3 +47,20 @@ def test_does_nothing_when_compressai_is_already_imported():
         print("active:", compressai_lazy.install(), hasattr(compressai, "zoo"))
     """)
     assert "active: False True" in out
+
+
+def test_scipy_stats_loads_only_when_compressai_builds_tables():
+    out = run_fresh("""
+        import sys
+        import numpy as np
+        import dicodec
+        image = np.random.default_rng(0).integers(0, 256, (64, 96, 3), dtype=np.uint8)
+        dicodec.decode(dicodec.encode(image, quality=50, device="cpu"), mode="fast", device="cpu")
+        print("stats before:", "scipy.stats" in sys.modules)
+        from dicodec.codec.config import PRESETS
+        from dicodec.codec.model import ImageCodec
+        ImageCodec(PRESETS["tiny"]).update()  # GaussianConditional.update calls scipy.stats.norm.ppf
+        import scipy.stats
+        print("stats after:", type(sys.modules["scipy.stats"]).__name__, hasattr(scipy.stats, "norm"))
+    """)
+    assert "stats before: False" in out and "stats after: module True" in out

@@ -11,6 +11,10 @@ import re
 import subprocess
 from pathlib import Path
 
+from dicodec.codec.model_store import sha256_file  # the one file hash of dicodec (scan.py uses it)
+
+__all__ = ["log", "run_command", "safe_name", "sha256_bytes", "sha256_file", "write_if_changed"]
+
 
 def log(msg: str) -> None:
     """One progress line, flushed at once (a run takes minutes and its output is often piped)."""
