@@ -21,8 +21,8 @@ from .text import human_size, table, version_text
     invoke_without_command=True,
     help="""List every released model and whether it is installed; install models.
 
-The default codec ships inside the package (with its generative decoder, when it has one). Every other released model
-(retired ones included: files written with them stay decodable) is installed into the cache
+The default codec ships inside the package (with its generative decoder, when it has one). Every other
+released model (retired ones included: files written with them stay decodable) is installed into the cache
 (DICODEC_HOME, default ~/.cache/dicodec) on first use, or ahead of time with 'fetch' (download from
 DICODEC_MODEL_URL) or 'add' (a local copy, for machines without network).
 
