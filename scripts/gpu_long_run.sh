@@ -56,10 +56,12 @@ start)
   source scripts/gpu_env.sh
   cd /tmp
   rm -rf "$run"
+  : >/tmp/run.txt  # exists before `wait` reads it
   setsid nohup torchrun --standalone --nproc_per_node "$(gpus)" -m dicodec.codec.training.train --config "$config" \
     --data "$stage/pack" --out "$run" --schedule-minutes "$schedule" --max-minutes "${MINUTES:-$schedule}" \
     --init "$stage/init.safetensors" --val-data "$stage/select" ${EXTRA:-} \
     >/tmp/run.txt 2>&1 </dev/null &
+  sleep 5  # past setsid: a call that ends now no longer takes the run with it
   echo "started $config (pid $!), cosine over $schedule minutes"
   ;;
 wait)

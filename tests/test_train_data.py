@@ -146,6 +146,27 @@ def test_warm_start_with_same_range_keeps_gains_exactly(tmp_path):
     assert torch.equal(target.log_gain, source.log_gain)
 
 
+def test_warm_start_onto_a_longer_ladder_keeps_the_shared_levels(tmp_path):
+    """hp32d -> hp32e: levels on the old ladder keep their gains; new ones start on the fitted line."""
+    tiny = PRESETS["tiny"]
+    path = _tiny_file(tmp_path, tiny)
+    from dicodec.codec.weights_io import load_codec_file
+
+    source = load_codec_file(path)
+    ratio = tiny.lambda_max / tiny.lambda_min
+    longer = replace(
+        tiny,
+        levels=tiny.levels + 2,
+        lambda_max=tiny.lambda_min * ratio ** ((tiny.levels + 1) / (tiny.levels - 1)),
+    )
+    target = ImageCodec(longer)
+    warm_start(target, path)
+    assert torch.allclose(target.level_lambdas()[: tiny.levels], source.level_lambdas(), rtol=1e-6)
+    assert torch.equal(target.log_gain[: tiny.levels], source.log_gain)
+    assert torch.equal(target.log_inverse_gain[: tiny.levels], source.log_inverse_gain)
+    assert not torch.equal(target.log_gain[-1], source.log_gain[-1])
+
+
 def test_refinement_blocks_grow_a_released_codec_without_changing_it(tmp_path):
     """A preset with refinement blocks warm-starts from a plain file and codes exactly like it."""
     path = _tiny_file(tmp_path, PRESETS["tiny"])

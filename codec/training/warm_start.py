@@ -8,7 +8,8 @@ the 2^-12 weight grid) and copies every tensor whose shape matches.
 The gain vectors (Cui et al. 2021) are tied to the file's lambda range. When the new preset covers
 another range, each channel's log-gain is refitted as a straight line in log-lambda over the old
 levels and read off at the new levels: the latent scale the transforms learned is kept, and levels
-beyond the old range start on the extrapolated line rather than at a guess.
+beyond the old range start on the extrapolated line rather than at a guess. New levels at the lambda of
+an old one (a ladder extended at the same ratio, e.g. ``hp32d`` -> ``hp32e``) keep that level's gains.
 """
 
 from __future__ import annotations
@@ -31,6 +32,17 @@ def _refit_gains(old_table: Tensor, old_lambdas: Tensor, new_lambdas: Tensor) ->
     coef = torch.linalg.lstsq(design, old_table.double()).solution  # (2, M)
     tn = new_lambdas.double().log()
     return (torch.stack([torch.ones_like(tn), tn], 1) @ coef).float()
+
+
+def _shared_levels(old_lambdas: Tensor, new_lambdas: Tensor) -> list[tuple[int, int]]:
+    """Pairs (old level, new level) at the same lambda (to 1e-5 relative): a ladder extended by more
+    levels at the same ratio keeps its old rungs."""
+    return [
+        (i, j)
+        for j, new in enumerate(new_lambdas.tolist())
+        for i, old in enumerate(old_lambdas.tolist())
+        if math.isclose(old, new, rel_tol=1e-5)
+    ]
 
 
 @torch.no_grad()
@@ -68,6 +80,8 @@ def warm_start(model: ImageCodec, path: str | Path) -> dict[str, int]:
             new = old
         else:
             new = _refit_gains(old, old_l, new_l)
+            for i, j in _shared_levels(old_l, new_l):  # a level on the old ladder keeps its learned gains
+                new[j] = old[i]
         getattr(model, key).copy_(new.to(target[key].device))
         counts["refitted"] += 1
     return counts
