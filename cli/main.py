@@ -441,7 +441,7 @@ Examples:
     default="auto",
     show_default=True,
     help="fast: synthesis transform only; generative: Diffusion Transformer decoder (needs its weights); "
-    "auto: generative where the file's model ships a DiT decoder, else fast.",
+    "auto: generative where the file's model ships a DiT decoder (hp32-v7: up to quality 40), else fast.",
 )
 @click.option(
     "--device",
@@ -527,7 +527,8 @@ def decode(
             max_pixels=max_pixels or None,
             **extra,
         )
-        mode = api.decode_mode(api.inspect(data)["model"], mode)  # what "auto" stood for, for the summary
+        about = api.inspect(data)  # what "auto" stood for, for the summary
+        mode = api.decode_mode(about["model"], mode, about["quality"])
     elapsed = time.perf_counter() - start
     atomic_write(output, encode_image(image, fmt_name), force=force)
     if not quiet:

@@ -38,7 +38,7 @@ PRESETS: dict[str, CodecConfig] = {
     # hp32d's networks with two more gain levels above quality 100 of hp32d, on the same geometric lambda
     # ladder (levels 0-7 keep their lambdas): quality 100 at ~8.8x the old lambda_max, so the transforms
     # are trained for the >= 1 bpp, >= 36 dB end that hp32d never asked of them (docs/training.md).
-    "hp32e": CodecConfig(lambda_min=3e-5, lambda_max=3e-5 * 2000 ** (9 / 7), levels=10, refine_blocks=2),
+    "hp32d10": CodecConfig(lambda_min=3e-5, lambda_max=3e-5 * 2000 ** (9 / 7), levels=10, refine_blocks=2),
     # A few-kilobyte model for tests and CPU smoke runs: same code paths, tiny widths.
     "tiny": CodecConfig(channels=16, latent_channels=32, hyper_channels=16, num_slices=2, slice_hidden=16,
                         levels=3),

@@ -53,6 +53,7 @@ class ModelEntry:
     generative_sha256: str = ""
     generative_name: str = ""
     from_zoo: bool = False
+    auto_generative_up_to: int | None = None  # see zoo.ZooModel
 
     @property
     def config(self) -> CodecConfig:
@@ -141,6 +142,7 @@ def _load_zoo() -> None:
                 generative_sha256=decoder.sha256 if decoder else "",
                 generative_name=decoder.name if decoder else "",
                 from_zoo=True,
+                auto_generative_up_to=model.auto_generative_up_to,
             ),
         )
 

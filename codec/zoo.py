@@ -60,6 +60,8 @@ class ZooModel:
         asset: release asset name, ``file`` unless the zoo says otherwise.
         bitstream_version, decode_modes, generative: codecs only (see module docstring).
         codec: generative decoders only: the codec whose latents it decodes.
+        auto_generative_up_to: codecs with a DiT decoder: the highest quality whose files ``mode="auto"``
+            decodes generatively (above it the fast decode measured better); ``None``: every quality.
     """
 
     name: str
@@ -80,6 +82,7 @@ class ZooModel:
     decode_modes: tuple[str, ...] = ("fast",)
     generative: str = ""
     codec: str = ""
+    auto_generative_up_to: int | None = None
 
     @property
     def asset_name(self) -> str:
@@ -119,6 +122,14 @@ def parse(document: dict) -> tuple[dict[str, ZooModel], str | None]:
     return models, base_url
 
 
+def _optional_int(value: object) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"expected an integer, got {value!r}")
+    return value
+
+
 def _entry(name: str, item: dict) -> ZooModel:
     def bad(why: str) -> ModelError:
         return ModelError(f"zoo.json: entry {name!r}: {why}")
@@ -145,6 +156,7 @@ def _entry(name: str, item: dict) -> ZooModel:
             decode_modes=tuple(item.get("decode_modes", ["fast"])),
             generative=item.get("generative", ""),
             codec=item.get("codec", ""),
+            auto_generative_up_to=_optional_int(item.get("auto_generative_up_to")),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise bad(f"missing or invalid field {exc}") from exc

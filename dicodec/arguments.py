@@ -122,15 +122,23 @@ def check_decode_options(mode: Any, output: Any, realism: Any, max_pixels: Any) 
         raise DicodecError(f"max_pixels must be an int or None, got {max_pixels!r}")
 
 
-def decode_mode(model: str, mode: str = "auto") -> str:
-    """The decode mode ``mode`` stands for with ``model``: ``"auto"`` is ``"generative"`` where the model
-    ships a DiT decoder (DiT-IC's point: at low rates it is closer to the source and more natural than
-    the synthesis alone, docs/dit.md), else ``"fast"``; other modes are returned as they are."""
+def decode_mode(model: str, mode: str = "auto", quality: int | None = None) -> str:
+    """The decode mode ``mode`` stands for with ``model`` for a file of ``quality``.
+
+    ``"auto"`` is ``"generative"`` where the model ships a DiT decoder (DiT-IC's point: at low rates it
+    is closer to the source by LPIPS and more natural than the synthesis alone, docs/dit.md) and the
+    file's quality is at most the model's ``auto_generative_up_to`` (above it the fast decode measured
+    better, docs/models.md), else ``"fast"``; other modes are returned as they are.
+    """
     from dicodec.codec import registry
 
     if mode != "auto":
         return mode
-    return "generative" if "generative" in registry.get_entry(model).decode_modes else "fast"
+    entry = registry.get_entry(model)
+    if "generative" not in entry.decode_modes:
+        return "fast"
+    limit = entry.auto_generative_up_to
+    return "fast" if limit is not None and quality is not None and quality > limit else "generative"
 
 
 __all__ = [

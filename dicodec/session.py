@@ -209,7 +209,7 @@ class Codec:
             )
         entry = registry.get_entry(header.model)
         pipeline.check_weights_hash(header, entry)  # before a model is loaded, let alone downloaded
-        mode = decode_mode(entry.name, mode)
+        mode = decode_mode(entry.name, mode, header.quality)
         if mode not in entry.decode_modes:
             raise UnavailableError(
                 f"decode mode {mode!r} is not available for model {entry.name} "

@@ -5,4 +5,4 @@ as the download's User-Agent); importing it from ``dicodec/__init__`` would make
 the public API, which imports them back, a cycle the import contract forbids.
 """
 
-__version__ = "0.8.0"
+__version__ = "0.9.0"

@@ -81,7 +81,7 @@ class FakeAPI:
             raise LimitExceeded(f"image {w}x{h} has more than max_pixels={max_pixels}")
         return np.frombuffer(payload, np.uint8).reshape(h, w, 3).copy()
 
-    def decode_mode(self, model: str, mode: str = "auto") -> str:
+    def decode_mode(self, model: str, mode: str = "auto", quality: int | None = None) -> str:
         return "fast" if mode == "auto" else mode  # the fake's DiT weights are never installed
 
     def inspect(self, data: bytes) -> dict[str, Any]:

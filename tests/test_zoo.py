@@ -8,6 +8,7 @@ its weights again; the commands install them for offline use. Downloads are test
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import shutil
 import subprocess
@@ -259,3 +260,24 @@ class TestDecodeOfAMissingModel:
         out = str(tmp_path / "x.png")
         result = run("decode", str(tiny_file), "-o", out, "--mode", "fast", "--decoder", "dit-ic-s-v1")
         assert_one_line_error(result, "for the generative mode")
+
+
+def test_auto_decodes_generatively_up_to_the_models_quality_limit():
+    """``auto`` follows the zoo: the default pair up to its measured limit; older pairs at every quality."""
+    from dicodec.arguments import decode_mode
+
+    limit = registry.get_entry("hp32-v7").auto_generative_up_to
+    assert limit == 40
+    assert decode_mode("hp32-v7", "auto", limit) == "generative"
+    assert decode_mode("hp32-v7", "auto", limit + 1) == "fast"
+    assert decode_mode("hp32-v7", "auto") == "generative"  # quality unknown: the model's own choice
+    assert decode_mode("hp32-v7", "generative", 100) == "generative"  # asked for: always
+    assert decode_mode("hp32-v6", "auto", 100) == "generative"  # as dicodec 0.7 decoded its files
+    assert decode_mode("hp32-v1", "auto", 10) == "fast"  # no DiT decoder
+
+
+def test_zoo_refuses_a_quality_limit_that_is_not_an_integer():
+    document = json.loads(zoo.ZOO_FILE.read_text())
+    document["models"]["hp32-v7"]["auto_generative_up_to"] = "40"
+    with pytest.raises(ModelError, match="invalid field expected an integer"):
+        zoo.parse(document)

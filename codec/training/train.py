@@ -154,9 +154,9 @@ TRAIN_PRESETS: dict[str, TrainConfig] = {
                          mix="photo=0.85,graphics=0.15", detail_candidates=2, compile=True,
                          augment="dihedral,colour", checkpoint_minutes=1.5, scale_bound="toward",
                          w_scale_range=0.01, amp="bf16", channels_last=True),
-    # hp32g on the hp32e ladder (two more levels above hp32d's quality 100; --init hp32-v7 keeps levels
+    # hp32g on the hp32d10 ladder (two more levels above hp32d's quality 100; --init hp32-v7 keeps levels
     # 0-7 as they were): the rate range up to >= 1 bpp and the transform ceiling (docs/training.md).
-    "hp32h": TrainConfig(preset="hp32e", crop=384, batch_size=32, lr=1.5e-4, warmup_steps=300,
+    "hp32h": TrainConfig(preset="hp32d10", crop=384, batch_size=32, lr=1.5e-4, warmup_steps=300,
                          mix="photo=0.85,graphics=0.15", detail_candidates=2, compile=True,
                          augment="dihedral,colour", checkpoint_minutes=1.5, scale_bound="toward",
                          w_scale_range=0.01, amp="bf16", channels_last=True),

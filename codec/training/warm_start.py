@@ -9,7 +9,7 @@ The gain vectors (Cui et al. 2021) are tied to the file's lambda range. When the
 another range, each channel's log-gain is refitted as a straight line in log-lambda over the old
 levels and read off at the new levels: the latent scale the transforms learned is kept, and levels
 beyond the old range start on the extrapolated line rather than at a guess. New levels at the lambda of
-an old one (a ladder extended at the same ratio, e.g. ``hp32d`` -> ``hp32e``) keep that level's gains.
+an old one (a ladder extended at the same ratio, e.g. ``hp32d`` -> ``hp32d10``) keep that level's gains.
 """
 
 from __future__ import annotations
