@@ -25,7 +25,7 @@ Two knobs, two names. ``realism`` (:func:`generative_decode`, ``dicodec.decode``
 ``correction_scale`` (:meth:`GenerativeDecoder.refine`) scales the *latent* correction of the DiT step
 (0 returns ``y_hat``); the file decode always takes the whole step, and the knob is left for
 ablations (with ``dit-ic-s-v2``, a partial latent step lost PSNR *and* NIQE against both ends,
-docs/dit.md).
+docs/history.md).
 
 Units: the DiT works on latents normalised per channel (``latent_mean``/``latent_std`` buffers measured on
 training latents, like the latent scaling factor of Stable Diffusion); all public functions take and

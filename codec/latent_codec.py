@@ -100,7 +100,7 @@ class _BoundToward(torch.autograd.Function):
     slice networks' log-scales reach -3,000 to -6,000 (the bound is -2.5) and their hidden activations
     grow to match; a log-scale that is a difference of such numbers flips to the largest table scale
     under a small change of input or weights, which is the late rate blow-up on unseen photos
-    (docs/training.md).
+    (docs/training.md, "The late rate blow-up").
     """
 
     @staticmethod

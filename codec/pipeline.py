@@ -119,7 +119,7 @@ def decode_image(
         as_uint8: return (H, W, 3) uint8 instead, rounded by :func:`to_uint8` on the decode device
             before the copy to the host: a quarter of the bytes and no float pass on the CPU. On the GPU
             the float copy of a 1080p image was ~19 ms of a 113 ms decode (``scripts/profile_decode.py``,
-            docs/dit.md "Speed").
+            docs/history.md "Where the untimed time went").
     """
     if decode_tile is None:
 

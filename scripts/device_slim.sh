@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Keep a GPU device call under its 64 MiB transfer (docs/dit.md "Training on the GPU").
+# Keep a GPU device call under its 64 MiB transfer (docs/training.md "Long runs on one warm machine").
 # Job: take big tracked files out of a device call's transfer, and put them back before committing.
 # When: around device calls whose tree plus carried paths would pass 64 MiB.
 # Output: changes to the git index and .git/info/exclude (on/off); `size` prints the transfer size.

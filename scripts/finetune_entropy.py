@@ -2,7 +2,7 @@
 
 Job: repair a codec file whose entropy model has drifted, on the CPU, without retraining its transforms.
 When: ``scripts/scale_probe.py`` shows log-scales at the fixed-point limit or elements at the top table
-scales (how ``hp32-v5`` was made from ``hp32-v4``, docs/training.md).
+scales (how ``hp32-v5`` was made from ``hp32-v4``, docs/history.md).
 Output: the repaired weights (``--out``), its training log beside it (``OUT.log.json``), JSON lines on
 stdout.
 

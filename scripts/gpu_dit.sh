@@ -14,7 +14,7 @@
 #                                            # comparison -> gan.json, export of every variant
 #
 # The GAN stage can also go on from released weights: GAN_INIT=.carry/dit/dit-ic-s-v5.safetensors (a copy
-# of the shipped file, carried: it does not fit the transfer as a tracked file, docs/dit.md)
+# of the released file, carried: it does not fit the transfer as a tracked file, docs/history.md)
 # GAN_TEACHER= GAN_OPTS="--w-distill 0 ..." (no prior needed); SKIP_COMPARE=1 leaves the comparison to
 # a later call or to the CPU (the exports come back either way). SCHEDULE_MIN stretches the cosine of a
 # phase over several calls (each call trains its *_MIN minutes and resumes where the last one stopped).

@@ -1,7 +1,7 @@
 """Where the decode time goes, op by op: ``torch.profiler`` over repeated decodes of the bench image.
 
 Question: which operators and runtime calls take the decode time that ``bench.py``'s sections miss?
-When: while optimising decode speed (findings are recorded in docs/dit.md, "Speed").
+When: while optimising decode speed (findings are recorded in docs/history.md, "Where the untimed time went").
 Output: the top rows by CPU and by device time on stdout; ``--out FILE`` as JSON.
 
     python scripts/profile_decode.py --device cuda --size 1920x1080 --mode generative --out prof.json

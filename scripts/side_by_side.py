@@ -1,7 +1,7 @@
 """Side-by-side crops of codecs at (nearly) the same bit rate, as a labelled PNG for docs/results.
 
 Question: what do dicodec's decodes and the baselines look like at the same bit rate?
-When: after a model or decoder changes, for the figures in docs/results cited by docs/dit.md and the
+When: after a model or decoder changes, for the figures in docs/results cited by docs/history.md and the
 README.
 Output: one labelled PNG (``--out``).
 

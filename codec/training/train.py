@@ -101,9 +101,9 @@ class TrainConfig:
     # NHWC weights and crops: cuDNN's bf16 convolutions run on tensor cores without layout transposes
     # (2.0x the crops/s of bf16 alone on an H200 for hp32d, docs/training.md "Throughput").
     channels_last: bool = option(False, "NHWC weights and crops (faster with bf16).")
-    # Throughput experiments (docs/training.md): the clock that decides stopping and the learning rate
-    # is agreed every `sync_every` steps (the rate is held in between, identical on every rank); the
-    # non-finite guard skips a step on the device (a few small kernels, no host synchronisation).
+    # Throughput experiments (docs/history.md, 2026-12-01): the clock that decides stopping and the
+    # learning rate is agreed every `sync_every` steps (the rate is held in between, identical on every
+    # rank); the non-finite guard skips a step on the device (a few small kernels, no host sync).
     sync_every: int = option(1, "Agree on the clock (stop, lr) every N steps.")
     guard_nonfinite: bool = option(True, "Skip steps whose gradients are not finite.")
     # Checkpoint selection: at every checkpoint the EMA weights are scored on centre crops of these
@@ -115,7 +115,7 @@ class TrainConfig:
     # Log-scale bound of the slice networks (LatentCodec.scale_bound): "ste" passes every gradient
     # (hp32-v1..v4), "toward" only those pointing back into the table's range; w_scale_range weighs a
     # penalty (bits per pixel per unit of log-scale) on log-scales beyond the range plus a margin.
-    # Both against the drift behind the late rate blow-up (docs/training.md, 2026-12-02).
+    # Both against the drift behind the late rate blow-up (docs/training.md, "The late rate blow-up").
     scale_bound: str = option("ste", "Log-scale bound gradient.", choices=("ste", "toward"))
     w_scale_range: float = option(0.0, "Penalty on log-scales beyond the table.")
 
@@ -134,7 +134,7 @@ TRAIN_PRESETS: dict[str, TrainConfig] = {
     "hp32c": TrainConfig(preset="hp32b", crop=384, batch_size=32, lr=1.5e-4, warmup_steps=300,
                          mix="photo=0.75,graphics=0.25", detail_candidates=2, compile=True),
     # hp32-v4: hp32-v3 (--init) grown by the zero-initialised refinement blocks of the hp32d preset, on
-    # the 53-photo pack (docs/training.md), whose 8 graphics get a smaller share than the 14 of before.
+    # the 53-photo pack (docs/history.md), whose 8 graphics get a smaller share than the 14 of before.
     "hp32d": TrainConfig(preset="hp32d", crop=384, batch_size=32, lr=1.5e-4, warmup_steps=300,
                          mix="photo=0.85,graphics=0.15", detail_candidates=2, compile=True),
     # hp32-v5 candidate: the hp32d recipe plus dihedral and colour augmentation, against the late rate
@@ -143,7 +143,7 @@ TRAIN_PRESETS: dict[str, TrainConfig] = {
                          mix="photo=0.85,graphics=0.15", detail_candidates=2, compile=True,
                          augment="dihedral,colour", checkpoint_minutes=1.5),
     # hp32e plus the log-scale fix: gradients only back into the table's range and a penalty that
-    # pulls drifted log-scales (down to -6,000 in hp32-v4) back (docs/training.md, 2026-12-02).
+    # pulls drifted log-scales (down to -6,000 in hp32-v4) back (docs/history.md, 2026-12-02).
     "hp32f": TrainConfig(preset="hp32d", crop=384, batch_size=32, lr=1.5e-4, warmup_steps=300,
                          mix="photo=0.85,graphics=0.15", detail_candidates=2, compile=True,
                          augment="dihedral,colour", checkpoint_minutes=1.5, scale_bound="toward",
@@ -370,7 +370,7 @@ def main(cfg: TrainConfig, resume: bool = False) -> dict:
         if cfg.guard_nonfinite:
             # DDP has averaged the gradients, so every rank sees the same norm and skips the same
             # steps: one non-finite batch must not poison the weights (a zero likelihood bound once
-            # gave infinite rates from the first step, see docs/training.md). The fused optimizers
+            # gave infinite rates from the first step, see docs/history.md). The fused optimizers
             # skip on the device; nothing here waits for the GPU.
             bad = (~torch.isfinite(grad_norm)).float()
             optimizer.found_inf = bad

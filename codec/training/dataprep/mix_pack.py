@@ -4,7 +4,7 @@
 given weight. :func:`write_mix_pack` builds such a folder from the pack and manifest of ``dicodec data
 prepare``: every training photo, and every second graphic (by file name) while the graphics stay under
 a budget (the folder travels to the GPU machine next to the source tree, 64 MiB in all). It is how the
-``hp32-v2`` training folder was made (docs/training.md).
+``hp32-v2`` training folder was made (docs/history.md).
 
 A folder larger than one device call carries is cut into shards: ``OUT/part-1``, ``OUT/part-2`` ...,
 each with its own ``photo/`` and ``graphics/`` and at most that many bytes, filled in file-name order
