@@ -44,7 +44,7 @@ import dicodec
 from dicodec import api
 from dicodec.errors import DicodecError, UnavailableError
 
-from . import batch
+from . import batch, video
 from .atomic import atomic_write, check_output, is_stdio
 from .imagefiles import display_name, encode_image, extension_for, format_for, read_bytes, read_image
 from .models import models
@@ -588,6 +588,7 @@ def info(file: str, as_json: bool) -> None:
 
 
 cli.add_command(models)
+video.install(encode, decode, info)
 
 
 def main() -> None:
