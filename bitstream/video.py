@@ -170,7 +170,7 @@ class VideoHeader:
             cannot seek): ``VEND`` always carries it.
         gop: intra period; every frame with ``index % gop == 0`` is intra (random access points).
         inter_model: registry name of the contextual inter-frame model, or ``""`` for the training-free
-            latent-residual scheme (spec section II.5).
+            temporal-mean scheme (spec section II.6).
         inter_hash: first 8 bytes of the inter model's weights hash, ``b""`` with no inter model.
         flags: 16 reserved bits; writers of 1.0 write 0, readers ignore them.
         version: (major, minor).
