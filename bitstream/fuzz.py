@@ -37,6 +37,7 @@ from dicodec.bitstream.container import (
     read_header,
     write,
 )
+from dicodec.bitstream.video import MAGIC as VIDEO_MAGIC
 from dicodec.errors import DicodecError
 
 Target = Callable[[bytes], object]
@@ -142,7 +143,7 @@ def default_seeds() -> list[bytes]:
 
 def _split(data: bytes) -> tuple[bytes, list[bytes], bytes]:
     """(prefix, well-formed-looking chunks, rest): lenient, for mutation only (no CRC checks)."""
-    if not data.startswith(MAGIC):
+    if data[: len(MAGIC)] not in (MAGIC, VIDEO_MAGIC):
         return data, [], b""
     pos, chunks = len(MAGIC), []
     while len(data) - pos >= 12:
@@ -360,12 +361,18 @@ MUTATORS: tuple[Callable[[bytes, random.Random], bytes], ...] = (
 )
 
 
-def make_case(seed: int, index: int, seeds_data: Sequence[bytes]) -> bytes:
-    """The input of case ``index`` under ``seed``: one seed file through one to three mutators."""
+Mutator = Callable[[bytes, random.Random], bytes]
+
+
+def make_case(
+    seed: int, index: int, seeds_data: Sequence[bytes], mutators: Sequence[Mutator] | None = None
+) -> bytes:
+    """The input of case ``index`` under ``seed``: one seed file through one to three mutators
+    (``mutators``: :data:`MUTATORS` by default; the video fuzzer passes its own)."""
     rng = random.Random(f"{seed}:{index}")
     data = bytes(rng.choice(seeds_data))
     for _ in range(rng.choice((1, 1, 1, 2, 3))):
-        data = rng.choice(MUTATORS)(data, rng)
+        data = rng.choice(mutators or MUTATORS)(data, rng)
     return data
 
 
@@ -415,6 +422,7 @@ def run_fuzz(
     progress_every: int = 0,
     log: Callable[[str], object] = print,
     max_saved: int = 100,
+    mutators: Sequence[Mutator] | None = None,
 ) -> FuzzResult:
     """Run ``cases`` mutated inputs through ``target_fn``; collect every non-DicodecError exception.
 
@@ -426,6 +434,7 @@ def run_fuzz(
         crash_dir: where failing inputs are saved as ``case-<seed>-<index>.dic`` (at most ``max_saved``).
         progress_every: print a progress line every this many cases (0: never).
         log: where lines go (``print`` for the script, a list's ``append`` in tests).
+        mutators: the mutators to draw from (default :data:`MUTATORS`).
     """
     seeds_data = list(seeds_data) if seeds_data is not None else default_seeds()
     if not seeds_data:
@@ -433,7 +442,7 @@ def run_fuzz(
     result = FuzzResult(cases=cases, seconds=0.0)
     start = time.perf_counter()
     for index in range(cases):
-        data = make_case(seed, index, seeds_data)
+        data = make_case(seed, index, seeds_data, mutators)
         t0 = time.perf_counter()
         try:
             target_fn(data)

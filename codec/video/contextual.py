@@ -239,6 +239,7 @@ class TemporalMeanInter:
     def _means(self, ctx: Tensor) -> tuple[Tensor, ...]:
         return quantize_activation_exact(ctx).chunk(self.latent_codec.num_slices, 1)
 
+    @torch.no_grad()
     def compress(self, y: Tensor, ctx: Tensor, coder: ModuleType = grouped_ans) -> tuple[list[bytes], Tensor]:
         lc = self.latent_codec
         _, y_tables = lc._coding_tables()
@@ -253,6 +254,7 @@ class TemporalMeanInter:
             y_hat_ints.append(lc._next_context(symbols, mean_int))
         return strings, (torch.cat(y_hat_ints, 1) / _ONE).float()
 
+    @torch.no_grad()
     def decompress(self, strings: list[bytes], ctx: Tensor, coder: ModuleType = grouped_ans) -> Tensor:
         lc = self.latent_codec
         if len(strings) != lc.num_slices + 1:
