@@ -27,7 +27,7 @@ from dicodec.errors import DicodecError
 from dicodec.videofiles import VideoSink, is_dicv_file, is_video_file, open_video, output_kind
 
 from .atomic import atomic_path, check_output, is_stdio
-from .text import human_size, version_text
+from .text import about, human_size, version_text
 
 VIDEO_HELP = """
 \b
@@ -57,6 +57,12 @@ class _Progress:
     def rate(self) -> float:
         return self.count / max(time.perf_counter() - self.start, 1e-9)
 
+    def __enter__(self) -> _Progress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.done()
+
     def done(self) -> None:
         if self.shown:  # end the progress line so the summary starts on its own
             click.echo(
@@ -70,17 +76,17 @@ def encode_video_file(
 ) -> None:  # fmt: skip
     out = output or os.fspath(Path(src).with_suffix(".dicv"))
     check_output(out, force)
-    source = open_video(src)
+    with about(src):
+        source = open_video(src)
     if source.has_audio and not quiet:
         click.echo(f"{src}: note: the audio track is dropped (dicodec codes the video only)", err=True)
     progress = _Progress(source.frame_count, quiet, "encoding")
     extra = {"offline": True} if offline else {}
-    with atomic_path(out, force=force) as tmp, open(tmp, "wb") as f:
+    with about(src), progress, atomic_path(out, force=force) as tmp, open(tmp, "wb") as f:
         info = api.encode_video(
             source.frames(), quality, gop=gop, fps=source.fps, model=model, device=device, out=f,
             on_frame=progress, **extra,
         )  # fmt: skip
-    progress.done()
     if not quiet:
         size = Path(out).stat().st_size if not is_stdio(out) else 0
         n = info["frames"]
@@ -104,11 +110,13 @@ def decode_video_file(
     else:
         check_output(out, force)
     data = Path(src).read_bytes() if not is_stdio(src) else sys.stdin.buffer.read()
-    info = api.inspect_video(data)
+    with about(src):
+        info = api.inspect_video(data)
     progress = _Progress(info["frames"] or 0, quiet, "decoding")
     extra = {"offline": True} if offline else {}
-    frames = api.decode_video(data, device=device, max_pixels=max_pixels or None, **extra)
-    with atomic_path(out, force=force, folder=kind == "png") as tmp:
+    with about(src):
+        frames = api.decode_video(data, device=device, max_pixels=max_pixels or None, **extra)
+    with about(src), progress, atomic_path(out, force=force, folder=kind == "png") as tmp:
         sink = VideoSink(tmp, kind, info["width"], info["height"], Fraction(info["fps_rational"]))
         try:
             for frame in frames:
@@ -116,7 +124,6 @@ def decode_video_file(
                 progress()
         finally:
             sink.close()
-    progress.done()
     if not quiet:
         click.echo(
             f"{src} -> {out}: {info['width']}x{info['height']}, {sink.count} frames at {info['fps']:.3f} "
@@ -126,7 +133,8 @@ def decode_video_file(
 
 
 def print_info(name: str, data: bytes, as_json: bool) -> None:
-    info = api.inspect_video(data)
+    with about(name):
+        info = api.inspect_video(data)
     if as_json:
         click.echo(json.dumps({"file": name, **info}, indent=2))
         return
