@@ -209,15 +209,22 @@ class ContextualLatentCodec(LatentCodec):
         return self._finish(y_hat_ints, ctx_int)
 
 
+def _copy_parameters(dst: nn.Module, src: nn.Module) -> None:
+    """Float parameters only: integer weights and CDF tables are rebuilt by ``update()``."""
+    for (name, p), (_, q) in zip(dst.named_parameters(), src.named_parameters(), strict=True):
+        if p.shape != q.shape:
+            raise ValueError(f"{name}: {tuple(p.shape)} != {tuple(q.shape)}")
+        p.copy_(q)
+
+
 def warm_start_from_image(model: ContextualLatentCodec, image_latent_codec: LatentCodec) -> None:
     """Copy what the image latent codec already knows into ``model`` (training starts from it): the
     factorized prior and hyper-synthesis as they are, and the first hyper-analysis layer's weights for
     ``y'`` (the context's start at zero). Expects float weights (``ExactConv2d.thaw`` a released file)."""
     with torch.no_grad():
-        model.entropy_bottleneck.load_state_dict(image_latent_codec.entropy_bottleneck.state_dict())
-        model.hyper_synthesis.load_state_dict(image_latent_codec.hyper_synthesis.state_dict())
-        for dst, src in zip(model.hyper_analysis[1:], image_latent_codec.hyper_analysis[1:], strict=True):
-            dst.load_state_dict(src.state_dict())
+        _copy_parameters(model.entropy_bottleneck, image_latent_codec.entropy_bottleneck)
+        _copy_parameters(model.hyper_synthesis, image_latent_codec.hyper_synthesis)
+        _copy_parameters(model.hyper_analysis[1:], image_latent_codec.hyper_analysis[1:])
         first, src = model.hyper_analysis[0], image_latent_codec.hyper_analysis[0]
         m = src.weight.shape[1]
         first.weight.zero_()
