@@ -34,12 +34,12 @@ from typing import BinaryIO
 from dicodec.bitstream.container import (
     _CHUNK_TYPE,
     _MODEL_NAME,
-    MAX_CHUNK_PAYLOAD,
     MAX_MODEL_NAME,
     MAX_SLICES,
     MAX_STRING,
     WEIGHTS_HASH_SIZE,
     Buffer,
+    check_chunk_header,
     pack_chunk,
 )
 from dicodec.errors import BadMagic, Corrupt, LimitExceeded, Truncated, UnsupportedVersion
@@ -59,7 +59,6 @@ CHUNK_INTER = b"PFRM"
 CHUNK_END = b"VEND"
 FRAME_CHUNKS = {CHUNK_INTRA: "intra", CHUNK_INTER: "inter"}
 
-MAX_HEAD_PAYLOAD = 1024
 MAX_DIM = 8192  # a frame is coded as one latent: bounds one frame's decoder memory
 MAX_PIXELS = 2**26  # 8192 x 8192
 MAX_FRAMES = 2**24  # 155 hours at 30 frames/s
@@ -366,14 +365,7 @@ def _read_chunk(stream: BinaryIO, pos: int, frames: int) -> tuple[bytes, bytes, 
     if len(raw) < _CHUNK_HEADER.size:
         raise Truncated(f"video bitstream truncated: chunk header at offset {pos} needs 8 bytes")
     ctype, length = _CHUNK_HEADER.unpack(raw)
-    if not _CHUNK_TYPE.fullmatch(ctype):
-        raise Corrupt(f"corrupt video bitstream: invalid chunk type {ctype!r} at offset {pos}")
-    label = _label(ctype, frames)
-    limit = MAX_HEAD_PAYLOAD if ctype == CHUNK_HEAD else MAX_CHUNK_PAYLOAD
-    if length > limit:
-        raise LimitExceeded(
-            f"video bitstream limit exceeded: {label} at offset {pos} claims {length} bytes, limit {limit}"
-        )
+    label = check_chunk_header(ctype, length, pos, lambda t: _label(t, frames), CHUNK_HEAD, "video bitstream")
     body = _read_exact(stream, length + _U32.size, f"{label} at offset {pos}")
     payload, (crc,) = body[:length], _U32.unpack(body[length:])
     if zlib.crc32(payload, zlib.crc32(ctype)) != crc:

@@ -35,7 +35,7 @@ from dicodec.codec.model import ImageCodec, quality_to_level
 from dicodec.codec.pipeline import check_model, check_weights_hash, pad_image, to_uint8
 from dicodec.codec.transforms import DOWNSCALE
 from dicodec.codec.video import models
-from dicodec.codec.video.contextual import ContextualLatentCodec, TemporalMeanInter
+from dicodec.codec.video.contextual import ContextualLatentCodec, TemporalMeanInter, clamp_latent
 from dicodec.errors import Corrupt, DicodecError, ImageError, LimitExceeded
 
 INTER_CHOICES = ("cheaper", "always")
@@ -75,6 +75,8 @@ class _Scheme:
         y = self.codec.analysis(pad_image(x.to(self.device), DOWNSCALE)) * self.gain
         need_intra = ctx is None or choice == "cheaper"
         intra = self.codec.latent_codec.compress(y, CODER, return_latent=True) if need_intra else None
+        if intra is not None:
+            intra = (intra[0], clamp_latent(intra[1]))
         if ctx is None:
             return ("intra", *intra)  # type: ignore[misc]
         strings, y_hat = self.inter.compress(y, ctx, CODER)
@@ -87,7 +89,8 @@ class _Scheme:
         strings = list(frame.strings)
         try:
             if frame.kind == "intra":
-                return self.codec.latent_codec.decompress(strings, latent_shape, self.device, coder=CODER)
+                y = self.codec.latent_codec.decompress(strings, latent_shape, self.device, coder=CODER)
+                return clamp_latent(y)  # type: ignore[arg-type]
             assert ctx is not None  # the reader guarantees frame 0 is intra
             return self.inter.decompress(strings, ctx, CODER)
         except ValueError as exc:
