@@ -387,7 +387,9 @@ def _check_magic(mv: memoryview) -> None:
     if MAGIC.startswith(head):
         raise Truncated(f"bitstream truncated: {len(head)} bytes, shorter than the 8-byte magic")
     hint = ""
-    if head[:4] == MAGIC[:4]:
+    if head == b"\x89DCV\r\n\x1a\n":
+        hint = " (a dicodec video: decode it with dicodec.decode_video)"
+    elif head[:4] == MAGIC[:4]:
         hint = " (damaged magic: line endings converted by a text-mode transfer?)"
     elif head[:4] == bytes([MAGIC[0] & 0x7F]) + MAGIC[1:4]:
         hint = " (high bit stripped by a 7-bit transfer?)"

@@ -85,7 +85,7 @@ def _hostile_vhed(data: bytes, rng: random.Random) -> bytes:
     how = rng.randrange(5)
     if how == 0 and len(payload) >= 3:  # version or model-name length
         payload[rng.randrange(3)] = rng.choice(fuzz._INTERESTING_U8)
-    elif how == 1 and len(payload) > 3 + payload[2] + 8:  # inter-name length
+    elif how == 1 and len(payload) >= 3 and len(payload) > 3 + payload[2] + 8:  # inter-name length
         payload[3 + payload[2] + 8] = rng.choice(fuzz._INTERESTING_U8)
     elif how == 2:  # longer or shorter
         if rng.random() < 0.5:

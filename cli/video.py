@@ -87,8 +87,8 @@ def encode_video_file(
             source.frames(), quality, gop=gop, fps=source.fps, model=model, device=device, out=f,
             on_frame=progress, **extra,
         )  # fmt: skip
+        size = f.tell()
     if not quiet:
-        size = Path(out).stat().st_size if not is_stdio(out) else 0
         n = info["frames"]
         bpp = 8 * size / (info["width"] * info["height"] * n)
         click.echo(

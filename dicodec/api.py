@@ -239,7 +239,12 @@ def decode_video(
             data = open(data, "rb")  # noqa: SIM115 - closed when the iterator ends
         except OSError as exc:
             raise DicodecError(f"cannot read {data}: {exc.strerror or exc}") from exc
-    _, frames = clip.decode_latents(data, device=_device(device), max_pixels=max_pixels, offline=offline)
+    try:
+        _, frames = clip.decode_latents(data, device=_device(device), max_pixels=max_pixels, offline=offline)
+    except BaseException:
+        if hasattr(data, "close"):
+            data.close()
+        raise
 
     def convert() -> Any:
         try:

@@ -27,12 +27,8 @@ import torch
 
 from dicodec.codec.training.video_data import CameraMotion, render_clip
 from dicodec.codec.video import clip
+from dicodec.eval.metrics import psnr_rgb
 from dicodec.images import read_image
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return float(10 * np.log10(255**2 / max(mse, 1e-10)))
 
 
 def code(frames: np.ndarray, quality: int, gop: int, inter: str) -> dict:
@@ -48,7 +44,7 @@ def code(frames: np.ndarray, quality: int, gop: int, inter: str) -> dict:
     return {
         "bytes": len(out.getvalue()),
         "bpp": 8 * len(out.getvalue()) / (t * h * w),
-        "psnr": float(np.mean([psnr(a, b) for a, b in zip(frames, decoded, strict=True)])),
+        "psnr": float(np.mean([psnr_rgb(a, b) for a, b in zip(frames, decoded, strict=True)])),
         "frames": "".join("I" if k == "intra" else "P" for k in kinds),
         "encode_s": seconds,
     }

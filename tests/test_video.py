@@ -20,6 +20,7 @@ from dicodec.codec.config import PRESETS
 from dicodec.codec.video import clip, models
 from dicodec.codec.video.contextual import ContextualLatentCodec, TemporalMeanInter
 from dicodec.errors import DicodecError, ImageError, Truncated, UnavailableError, WeightsMismatch
+from dicodec.eval.metrics import psnr_rgb
 
 CPU = torch.device("cpu")
 GOLDEN = Path(__file__).with_name("golden") / "clip_hp32-v7_q30_gop2.dicv"
@@ -34,10 +35,6 @@ def tiny_clip(frames: int = 5, h: int = 40, w: int = 56) -> np.ndarray:
     """A clip panning one pixel per frame over the sample photo: (T, h, w, 3) uint8."""
     img = (sample_crop(h + 8, w + frames)[0].permute(1, 2, 0).numpy() * 255).astype(np.uint8)
     return np.stack([img[4 : 4 + h, t : t + w] for t in range(frames)])
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    return float(10 * np.log10(255**2 / np.mean((a.astype(float) - b.astype(float)) ** 2)))
 
 
 class TestInterSchemes:
@@ -187,12 +184,23 @@ class TestShippedWeights:
         assert [f.kind for f in container.read(inter)[1]].count("inter") >= 1
         assert len(inter) < len(intra)
         p_intra = np.mean(
-            [psnr(a, b) for a, b in zip(frames, dicodec.decode_video(intra, device="cpu"), strict=True)]
+            [psnr_rgb(a, b) for a, b in zip(frames, dicodec.decode_video(intra, device="cpu"), strict=True)]
         )
         p_inter = np.mean(
-            [psnr(a, b) for a, b in zip(frames, dicodec.decode_video(inter, device="cpu"), strict=True)]
+            [psnr_rgb(a, b) for a, b in zip(frames, dicodec.decode_video(inter, device="cpu"), strict=True)]
         )
         assert p_inter > p_intra - 0.5
+
+
+def test_video_mutators_never_crash_on_odd_inputs() -> None:
+    import random
+
+    rng = random.Random(0)
+    seed = video_seeds()[1]
+    for data in (b"", b"\x89", seed[:20], seed[:30], b"\0" * 64, container.MAGIC + b"VHED" + b"\0" * 6):
+        for mutate in VIDEO_MUTATORS:
+            for _ in range(5):
+                assert isinstance(mutate(data, rng), bytes)
 
 
 def test_video_fuzz_smoke() -> None:
