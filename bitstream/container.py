@@ -21,7 +21,7 @@ import operator
 import re
 import struct
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from dicodec.errors import BadMagic, Corrupt, LimitExceeded, Truncated, UnsupportedVersion
@@ -339,20 +339,34 @@ def _label(ctype: bytes, tiles_seen: int) -> str:
     return f"chunk {ctype.decode('ascii')!r}"
 
 
+def check_chunk_header(
+    ctype: bytes,
+    length: int,
+    pos: int,
+    label_of: Callable[[bytes], str],
+    head_type: bytes = CHUNK_HEAD,
+    what: str = "bitstream",
+) -> str:
+    """Spec section 3's checks of a chunk's type and length, before anything is read for its payload
+    (shared with the video container, whose header chunk is ``head_type``); returns its label."""
+    if not _CHUNK_TYPE.fullmatch(ctype):
+        raise Corrupt(f"corrupt {what}: invalid chunk type {ctype!r} at offset {pos}")
+    label = label_of(ctype)
+    limit = MAX_HEAD_PAYLOAD if ctype == head_type else MAX_CHUNK_PAYLOAD
+    if length > limit:
+        raise LimitExceeded(
+            f"{what} limit exceeded: {label} at offset {pos} claims {length} payload bytes, limit {limit}"
+        )
+    return label
+
+
 def _read_chunk(mv: memoryview, pos: int, tiles_seen: int) -> tuple[bytes, memoryview, int]:
     """Check and return (type, payload view, end offset) of the chunk at ``pos``; copies nothing."""
     left = len(mv) - pos
     if left < _CHUNK_HEADER.size:
         raise Truncated(f"bitstream truncated: chunk header at offset {pos} needs 8 bytes, {left} left")
     ctype, length = _CHUNK_HEADER.unpack_from(mv, pos)
-    if not _CHUNK_TYPE.fullmatch(ctype):
-        raise Corrupt(f"corrupt bitstream: invalid chunk type {ctype!r} at offset {pos}")
-    label = _label(ctype, tiles_seen)
-    limit = MAX_HEAD_PAYLOAD if ctype == CHUNK_HEAD else MAX_CHUNK_PAYLOAD
-    if length > limit:
-        raise LimitExceeded(
-            f"bitstream limit exceeded: {label} at offset {pos} claims {length} payload bytes, limit {limit}"
-        )
+    label = check_chunk_header(ctype, length, pos, lambda t: _label(t, tiles_seen))
     need = _CHUNK_HEADER.size + length + _U32.size
     if need > left:
         raise Truncated(f"bitstream truncated: {label} at offset {pos} needs {need} bytes, {left} left")
@@ -373,7 +387,9 @@ def _check_magic(mv: memoryview) -> None:
     if MAGIC.startswith(head):
         raise Truncated(f"bitstream truncated: {len(head)} bytes, shorter than the 8-byte magic")
     hint = ""
-    if head[:4] == MAGIC[:4]:
+    if head == b"\x89DCV\r\n\x1a\n":
+        hint = " (a dicodec video: decode it with dicodec.decode_video)"
+    elif head[:4] == MAGIC[:4]:
         hint = " (damaged magic: line endings converted by a text-mode transfer?)"
     elif head[:4] == bytes([MAGIC[0] & 0x7F]) + MAGIC[1:4]:
         hint = " (high bit stripped by a 7-bit transfer?)"

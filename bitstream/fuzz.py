@@ -22,6 +22,7 @@ import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from dicodec.bitstream.container import (
     CHUNK_END,
@@ -37,6 +38,7 @@ from dicodec.bitstream.container import (
     read_header,
     write,
 )
+from dicodec.bitstream.video import MAGIC as VIDEO_MAGIC
 from dicodec.errors import DicodecError
 
 Target = Callable[[bytes], object]
@@ -142,7 +144,7 @@ def default_seeds() -> list[bytes]:
 
 def _split(data: bytes) -> tuple[bytes, list[bytes], bytes]:
     """(prefix, well-formed-looking chunks, rest): lenient, for mutation only (no CRC checks)."""
-    if not data.startswith(MAGIC):
+    if data[: len(MAGIC)] not in (MAGIC, VIDEO_MAGIC):
         return data, [], b""
     pos, chunks = len(MAGIC), []
     while len(data) - pos >= 12:
@@ -360,12 +362,18 @@ MUTATORS: tuple[Callable[[bytes, random.Random], bytes], ...] = (
 )
 
 
-def make_case(seed: int, index: int, seeds_data: Sequence[bytes]) -> bytes:
-    """The input of case ``index`` under ``seed``: one seed file through one to three mutators."""
+Mutator = Callable[[bytes, random.Random], bytes]
+
+
+def make_case(
+    seed: int, index: int, seeds_data: Sequence[bytes], mutators: Sequence[Mutator] | None = None
+) -> bytes:
+    """The input of case ``index`` under ``seed``: one seed file through one to three mutators
+    (``mutators``: :data:`MUTATORS` by default; the video fuzzer passes its own)."""
     rng = random.Random(f"{seed}:{index}")
     data = bytes(rng.choice(seeds_data))
     for _ in range(rng.choice((1, 1, 1, 2, 3))):
-        data = rng.choice(MUTATORS)(data, rng)
+        data = rng.choice(mutators or MUTATORS)(data, rng)
     return data
 
 
@@ -374,18 +382,35 @@ def make_case(seed: int, index: int, seeds_data: Sequence[bytes]) -> bytes:
 # ---------------------------------------------------------------------------------------------------
 
 
-def container_target(data: bytes) -> None:
-    """``read`` plus invariants: ``read_header`` agrees, and what was read writes and reads back equal."""
+def check_round_trip(
+    data: bytes,
+    read_fn: Callable[[bytes], tuple[Any, Any]],
+    read_header_fn: Callable[[bytes], Any],
+    rewrite: Callable[[Any, Any], tuple[tuple[Any, Any], bytes]],
+) -> None:
+    """The invariants of a reader on any input: ``read_header`` agrees with ``read`` on a file ``read``
+    accepts, and ``rewrite(header, parts) -> (expected, bytes)`` (what was read, written by the
+    current writer) reads back to ``expected``."""
     try:
-        header_only: Header | None = read_header(data)
+        header_only = read_header_fn(data)
     except DicodecError:
         header_only = None
-    header, tiles = read(data)
+    header, parts = read_fn(data)
     if header_only != header:
         raise AssertionError("read_header and read disagree on a file read() accepts")
-    current = dataclasses.replace(header, version=FORMAT_VERSION)
-    if read(write(current, tiles)) != (current, tiles):
-        raise AssertionError("write(read(data)) does not read back to the same header and tiles")
+    expected, written = rewrite(header, parts)
+    if read_fn(written) != expected:
+        raise AssertionError("what was read, written again, does not read back the same")
+
+
+def container_target(data: bytes) -> None:
+    """``read`` plus invariants: ``read_header`` agrees, and what was read writes and reads back equal."""
+
+    def rewrite(header: Header, tiles: Any) -> tuple[tuple[Header, Any], bytes]:
+        current = dataclasses.replace(header, version=FORMAT_VERSION)
+        return (current, tiles), write(current, tiles)
+
+    check_round_trip(data, read, read_header, rewrite)
 
 
 @dataclass
@@ -415,6 +440,7 @@ def run_fuzz(
     progress_every: int = 0,
     log: Callable[[str], object] = print,
     max_saved: int = 100,
+    mutators: Sequence[Mutator] | None = None,
 ) -> FuzzResult:
     """Run ``cases`` mutated inputs through ``target_fn``; collect every non-DicodecError exception.
 
@@ -426,6 +452,7 @@ def run_fuzz(
         crash_dir: where failing inputs are saved as ``case-<seed>-<index>.dic`` (at most ``max_saved``).
         progress_every: print a progress line every this many cases (0: never).
         log: where lines go (``print`` for the script, a list's ``append`` in tests).
+        mutators: the mutators to draw from (default :data:`MUTATORS`).
     """
     seeds_data = list(seeds_data) if seeds_data is not None else default_seeds()
     if not seeds_data:
@@ -433,7 +460,7 @@ def run_fuzz(
     result = FuzzResult(cases=cases, seconds=0.0)
     start = time.perf_counter()
     for index in range(cases):
-        data = make_case(seed, index, seeds_data)
+        data = make_case(seed, index, seeds_data, mutators)
         t0 = time.perf_counter()
         try:
             target_fn(data)

@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import stat
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from dicodec.errors import DicodecError
@@ -104,6 +106,44 @@ def atomic_write(path: str | os.PathLike[str], data: bytes, force: bool = False)
         # BaseException included: Ctrl-C mid-write must not leave the temporary file behind.
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str], force: bool = False, folder: bool = False) -> Iterator[Path]:
+    """A temporary name for an output written piece by piece (a clip, a folder of frames).
+
+    Yields a path next to ``path`` (same filesystem) that does not exist yet; when the block ends
+    without an exception it takes ``path``'s name as :func:`atomic_write` does (a folder: renamed, an
+    existing empty folder or, with ``force``, any existing one replaced); otherwise it is removed and
+    ``path`` is left as it was. ``-`` (stdout): the file's bytes go to stdout at the end.
+    """
+    target = Path(path)
+    parent = Path(tempfile.gettempdir()) if is_stdio(path) else target.parent
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent))
+    except OSError as exc:
+        raise DicodecError(f"cannot write {target}: {exc.strerror or exc}") from exc
+    inner = tmp / ("frames" if folder else "out")
+    try:
+        yield inner
+        if is_stdio(path):
+            write_stdout(inner.read_bytes())
+        elif folder:
+            if target.exists():
+                if any(target.iterdir()) and not force:
+                    raise OutputExistsError(f"{target} already exists; pass --force to replace it")
+                shutil.rmtree(target)
+            os.rename(inner, target)
+        else:
+            os.chmod(inner, _target_mode(target))
+            if force:
+                os.replace(inner, target)
+            else:
+                _rename_no_clobber(inner, target)
+    except OSError as exc:
+        raise DicodecError(f"cannot write {target}: {exc.strerror or exc}") from exc
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def write_stdout(data: bytes) -> None:

@@ -27,13 +27,12 @@ anything, and a missing module or dependency turns into a one-line error when th
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import json
 import os
 import time
 import traceback
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
@@ -44,10 +43,11 @@ import dicodec
 from dicodec import api
 from dicodec.errors import DicodecError, UnavailableError
 
-from . import batch
+from . import batch, video
 from .atomic import atomic_write, check_output, is_stdio
 from .imagefiles import display_name, encode_image, extension_for, format_for, read_bytes, read_image
 from .models import models
+from .text import about as _about
 from .text import human_size, version_text
 
 EXIT_OK = 0
@@ -223,17 +223,6 @@ def _message(exc: DicodecError) -> str:
     if source and not text.startswith(source):
         text = f"{source}: {text}"
     return text
-
-
-@contextlib.contextmanager
-def _about(source: str) -> Iterator[None]:
-    """Record which file a library error concerns, so the message can name it."""
-    try:
-        yield
-    except DicodecError as exc:
-        if getattr(exc, "dicodec_source", None) is None:
-            exc.dicodec_source = source  # type: ignore[attr-defined]
-        raise
 
 
 # ----------------------------------------------------------------------------------------------
@@ -589,6 +578,7 @@ def info(file: str, as_json: bool) -> None:
 
 
 cli.add_command(models)
+video.install(encode, decode, info)
 
 
 def main() -> None:

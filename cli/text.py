@@ -1,9 +1,24 @@
-"""Plain-text formatting shared by the commands: sizes, versions, aligned tables."""
+"""Plain-text formatting shared by the commands: sizes, versions, aligned tables, which file an error
+concerns."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from typing import Any
+
+from dicodec.errors import DicodecError
+
+
+@contextlib.contextmanager
+def about(source: str) -> Iterator[None]:
+    """Record which file a library error concerns, so the one-line message can name it."""
+    try:
+        yield
+    except DicodecError as exc:
+        if getattr(exc, "dicodec_source", None) is None:
+            exc.dicodec_source = source  # type: ignore[attr-defined]
+        raise
 
 
 def human_size(n: int) -> str:

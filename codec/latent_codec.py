@@ -305,28 +305,48 @@ class LatentCodec(nn.Module):
             yield symbols, mean_int, index
             y_hat_ints.append(self._next_context(symbols, mean_int))
 
+    def _encode_z(self, z_symbols: Tensor, coder: ModuleType) -> bytes:
+        """The z string: one table per channel of the factorized prior."""
+        zc = z_symbols.shape[1]
+        z_channel = torch.arange(zc, dtype=torch.int32).view(1, -1, 1, 1).expand(z_symbols.shape)
+        with section("rans"):
+            return coder.encode(z_symbols.cpu().numpy(), z_channel.numpy(), self._coding_tables()[0])
+
+    def _decode_z(self, string: bytes, latent_shape: tuple[int, int], device: torch.device, coder) -> Tensor:
+        """The z symbols of a latent of ``latent_shape`` (the inverse of :meth:`_encode_z`)."""
+        zc = self.entropy_bottleneck.quantiles.shape[0]
+        zh, zw = math.ceil(latent_shape[0] / 4), math.ceil(latent_shape[1] / 4)
+        z_channel = np.broadcast_to(np.arange(zc, dtype=np.int32).reshape(1, -1, 1, 1), (1, zc, zh, zw))
+        with section("rans"):
+            z = coder.decode(string, z_channel, self._coding_tables()[0])
+        return torch.from_numpy(z).to(device, torch.float32)
+
     @torch.no_grad()
-    def compress(self, y: Tensor, coder: ModuleType = grouped_ans) -> list[bytes]:
+    def compress(
+        self, y: Tensor, coder: ModuleType = grouped_ans, return_latent: bool = False
+    ) -> list[bytes] | tuple[list[bytes], Tensor]:
         """Code one latent ``(1, M, h, w)``; returns ``[z_string, y_slice_0, ..., y_slice_{S-1}]``.
 
         ``coder`` is the entropy coder of the target bitstream version: :mod:`~dicodec.codec.rans`
         (1.x, 2.x) or :mod:`~dicodec.codec.grouped_ans` (3.x); both code with the same tables.
+        ``return_latent`` also returns the ``y_hat`` that :meth:`decompress` will give for the strings
+        (exactly: the same integer arithmetic), which a video encoder needs as the next frame's context.
         """
         if y.shape[0] != 1:
             raise ValueError("compress codes one latent at a time")
-        z_tables, y_tables = self._coding_tables()
+        _, y_tables = self._coding_tables()
         with section("network"):
             z_symbols = self._z_symbols(y)
-        zc = z_symbols.shape[1]
-        z_channel = torch.arange(zc, dtype=torch.int32).view(1, -1, 1, 1).expand(z_symbols.shape)
-        with section("rans"):
-            strings = [coder.encode(z_symbols.cpu().numpy(), z_channel.numpy(), z_tables)]
+        strings = [self._encode_z(z_symbols, coder)]
         with section("exact_params"):
             hyper_int = self._hyper_int(z_symbols, y.shape[-2:])
-        for symbols, _, index in self._encode_slices(y, hyper_int):
+        y_hat = []
+        for symbols, mean_int, index in self._encode_slices(y, hyper_int):
             with section("rans"):
                 strings.append(coder.encode(symbols.cpu().numpy(), index.cpu().numpy(), y_tables))
-        return strings
+            if return_latent:
+                y_hat.append(symbols + mean_int / _ONE)
+        return (strings, torch.cat(y_hat, 1).float()) if return_latent else strings
 
     @torch.no_grad()
     def simulate_coding(self, y: Tensor) -> tuple[Tensor, Tensor]:
@@ -372,14 +392,8 @@ class LatentCodec(nn.Module):
         if len(strings) != self.num_slices + 1:
             raise ValueError(f"expected {self.num_slices + 1} strings, got {len(strings)}")
         h, w = latent_shape
-        z_tables, y_tables = self._coding_tables()
-        zc = self.entropy_bottleneck.quantiles.shape[0]
-        zh, zw = math.ceil(h / 4), math.ceil(w / 4)
-        z_channel = np.broadcast_to(np.arange(zc, dtype=np.int32).reshape(1, -1, 1, 1), (1, zc, zh, zw))
-        with section("rans"):
-            z_symbols = torch.from_numpy(coder.decode(strings[0], z_channel, z_tables)).to(
-                device, torch.float32
-            )
+        _, y_tables = self._coding_tables()
+        z_symbols = self._decode_z(strings[0], (h, w), device, coder)
         with section("exact_params"):
             hyper_int = self._hyper_int(z_symbols, (h, w))
         y_hat_ints: list[Tensor] = []

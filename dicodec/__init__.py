@@ -4,10 +4,23 @@
 >>> data = dicodec.encode(image, quality=60)      # numpy / PIL / torch in, bytes out
 >>> image = dicodec.decode(data)                   # bytes in, numpy uint8 HxWx3 out
 >>> image = dicodec.read_image("photo.jpg")        # a file as the RGB the CLI would code
+>>> data = dicodec.encode_video("clip.mp4", quality=60)  # or an iterable of HxWx3 frames
+>>> for frame in dicodec.decode_video(data): ...    # frames decoded one at a time
 >>> codec = dicodec.Codec(device="cuda")           # loaded once: encode, decode, encode_many, decode_many
 """
 
-from dicodec.api import add_model, decode, encode, fetch_model, inspect, list_models, load_codec
+from dicodec.api import (
+    add_model,
+    decode,
+    decode_video,
+    encode,
+    encode_video,
+    fetch_model,
+    inspect,
+    inspect_video,
+    list_models,
+    load_codec,
+)
 from dicodec.errors import (
     BadMagic,
     BitstreamError,
@@ -22,6 +35,7 @@ from dicodec.errors import (
     UnavailableError,
     UnknownModel,
     UnsupportedVersion,
+    VideoError,
     WeightsMismatch,
 )
 from dicodec.images import read_image
@@ -32,6 +46,9 @@ __all__ = [
     "encode",
     "decode",
     "inspect",
+    "encode_video",
+    "decode_video",
+    "inspect_video",
     "list_models",
     "fetch_model",
     "add_model",
@@ -52,6 +69,7 @@ __all__ = [
     "ModelNotInstalled",
     "DownloadError",
     "ImageError",
+    "VideoError",
     "UnavailableError",
     "__version__",
 ]

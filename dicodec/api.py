@@ -14,6 +14,7 @@ install it (docs/models.md, *The model zoo*).
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from dicodec.arguments import (
@@ -31,6 +32,7 @@ from dicodec.arguments import (
     to_output,
     to_tensor,
 )
+from dicodec.errors import DicodecError, UnavailableError
 
 
 def encode(
@@ -127,6 +129,171 @@ def inspect(data: bytes) -> dict[str, Any]:
         "size_bytes": size,
         "bpp": 8.0 * size / (header.width * header.height),
     }
+
+
+DEFAULT_GOP = 16  # an intra frame (random access point) every 16 frames: ~0.5 s at 30 frames/s
+
+
+def encode_video(
+    frames: Any,
+    quality: int = 75,
+    *,
+    gop: int = DEFAULT_GOP,
+    fps: Any = None,
+    model: str | None = None,
+    inter_model: str | None = None,
+    device: str = "auto",
+    out: Any = None,
+    offline: bool | None = None,
+    on_frame: Any = None,
+) -> Any:
+    """Compress a clip to a ``.dicv`` video bitstream (docs/video.md; spec: docs/bitstream.md part II).
+
+    Args:
+        frames: a video file's path (any container FFmpeg reads, see :mod:`dicodec.videofiles`; its
+            frame rate is used), or an iterable of uint8 HxWx3 frames (numpy; a (T, H, W, 3) array
+            works), consumed one frame at a time.
+        quality: 0..100, as for images; every frame is coded at it.
+        gop: intra period, 1..65535: frame ``t`` is intra (a random access point) when ``t % gop == 0``;
+            ``gop=1`` codes every frame as an image.
+        fps: frame rate for frames given as arrays (a number or ``fractions.Fraction``, default 25);
+            a file's own rate otherwise.
+        model: the image codec; ``None``: the default.
+        inter_model: a registered contextual inter model (:mod:`dicodec.codec.video.models`); ``None``
+            (none ships yet): inter frames use the training-free temporal-mean scheme where it is
+            cheaper than intra.
+        device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
+        out: a binary stream to write to (memory then does not grow with the clip's bytes either).
+        offline: never download a model that is not installed.
+        on_frame: called after each frame with ``(index, "intra" | "inter", bytes)`` (progress).
+
+    Returns:
+        The bitstream, or with ``out`` the dict of :func:`inspect_video` for what was written.
+
+    Raises:
+        dicodec.DicodecError: no frames, frames of different sizes or types, an unreadable file
+        (``VideoError``), arguments out of range.
+    """
+    import io
+    from fractions import Fraction
+
+    from dicodec.codec.video import clip
+
+    check_quality(quality)
+    if isinstance(gop, bool) or not isinstance(gop, int) or not 1 <= gop <= 65535:
+        raise DicodecError(f"gop must be an integer from 1 to 65535, got {gop!r}")
+    if isinstance(frames, (str, os.PathLike)):
+        from dicodec.videofiles import open_video
+
+        source = open_video(frames)
+        rate, frames = source.fps, source.frames()
+    else:
+        rate = Fraction(25)
+    if fps is not None:
+        try:
+            rate = Fraction(fps).limit_denominator(1001 * 1000)
+        except (TypeError, ValueError) as exc:
+            raise DicodecError(f"fps must be a positive number, got {fps!r}") from exc
+    if not 0 < rate <= 1000:
+        raise DicodecError(f"fps must be in (0, 1000], got {rate}")
+    stream = io.BytesIO() if out is None else out
+    header = clip.encode_clip(
+        frames, stream, quality=quality, gop=gop, fps=rate, device=_device(device), model=model,
+        inter_model=inter_model, on_frame=on_frame, offline=offline,
+    )  # fmt: skip
+    if out is None:
+        return stream.getvalue()
+    return _video_info(header, None)
+
+
+def decode_video(
+    data: Any,
+    *,
+    mode: DecodeMode = "auto",
+    device: str = "auto",
+    output: OutputKind = "numpy",
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    offline: bool | None = None,
+) -> Any:
+    """Decompress a ``.dicv`` bitstream: an iterator of frames, decoded one at a time as it is consumed.
+
+    Args:
+        data: the bytes, a binary stream, or a file's path.
+        mode: ``"fast"`` or ``"auto"`` (the same: no video DiT decoder exists yet; ``"generative"``
+            raises ``UnavailableError``).
+        output: ``"numpy"`` (uint8 HxWx3), ``"pil"`` or ``"torch"`` (float (3, H, W) in [0, 1]).
+        max_pixels: refuse larger frames (``LimitExceeded``) before decoding; ``None``: the format's limit.
+
+    Raises (when the iterator reaches the problem; the header is checked on the call):
+        dicodec.DicodecError: damaged data, a missing model, options out of range.
+    """
+    import torch
+
+    from dicodec.codec.video import clip
+
+    check_decode_options(mode, output, 1.0, max_pixels)
+    if mode == "generative":
+        raise UnavailableError("there is no generative (DiT) decoder for video yet: use mode='fast'")
+    if isinstance(data, (str, os.PathLike)):
+        try:
+            data = open(data, "rb")  # noqa: SIM115 - closed when the iterator ends
+        except OSError as exc:
+            raise DicodecError(f"cannot read {data}: {exc.strerror or exc}") from exc
+    try:
+        _, frames = clip.decode_latents(data, device=_device(device), max_pixels=max_pixels, offline=offline)
+    except BaseException:
+        if hasattr(data, "close"):
+            data.close()
+        raise
+
+    def convert() -> Any:
+        try:
+            for _, frame in frames:
+                if output == "torch":
+                    yield torch.from_numpy(frame).permute(2, 0, 1).float() / 255.0
+                else:
+                    yield to_output(torch.from_numpy(frame), output)
+        finally:
+            if hasattr(data, "close") and not isinstance(data, (bytes, bytearray, memoryview)):
+                data.close()
+
+    return convert()
+
+
+def _video_info(header: Any, size: int | None) -> dict[str, Any]:
+    n = header.frame_count
+    info = {
+        "kind": "video",
+        "model": header.model,
+        "weights_hash": header.weights_hash.hex(),
+        "inter_model": header.inter_model or None,
+        "inter_scheme": "contextual" if header.inter_model else "temporal mean (training-free)",
+        "version": f"{header.version[0]}.{header.version[1]}",
+        "width": header.width,
+        "height": header.height,
+        "quality": header.quality,
+        "fps": float(header.fps),
+        "fps_rational": f"{header.fps_num}/{header.fps_den}",
+        "frames": n or None,
+        "gop": header.gop,
+        "duration_s": n / float(header.fps) if n else None,
+    }
+    if size is not None:
+        info["size_bytes"] = size
+        info["bpp"] = 8.0 * size / (header.width * header.height * n) if n else None
+        info["kbps"] = 8.0 * size * float(header.fps) / n / 1000 if n else None
+    return info
+
+
+def inspect_video(data: bytes) -> dict[str, Any]:
+    """A ``.dicv`` header without decoding: models, size, fps, frames, GOP, quality, bpp, bitrate.
+
+    ``bpp`` is bits per pixel per frame, ``kbps`` the bitrate; both need the frame count, which the
+    header holds unless the clip was written to a stream that cannot seek (then they are ``None``).
+    """
+    from dicodec.bitstream import video
+
+    return _video_info(video.read_header(data), len(data))
 
 
 def list_models() -> list[dict[str, Any]]:
@@ -259,6 +426,9 @@ def load_codec(
 __all__ = [
     "encode",
     "decode",
+    "encode_video",
+    "decode_video",
+    "inspect_video",
     "decode_mode",
     "inspect",
     "list_models",

@@ -63,6 +63,10 @@ class ImageError(DicodecError):
     """An input image cannot be read or has an unsupported layout."""
 
 
+class VideoError(DicodecError):
+    """An input video cannot be read: damaged, no frames, a variable frame rate, an unknown container."""
+
+
 class UnavailableError(DicodecError):
     """A feature was asked for that this build or these weights do not provide."""
 
@@ -81,5 +85,6 @@ __all__ = [
     "ModelNotInstalled",
     "DownloadError",
     "ImageError",
+    "VideoError",
     "UnavailableError",
 ]

@@ -23,9 +23,10 @@ static noise that is the same in every frame costs nothing, while detail that is
 differently in each frame (the typical failure of per-frame generative decoding) or pumping
 between key and inter frames does. It is a proxy, not a calibrated perceptual model.
 
-dicodec video joins later: :func:`make_dicodec_video` calls ``dicodec.encode_video(frames, quality,
-device=...)`` and ``dicodec.decode_video(data, mode=..., device=..., output="numpy")`` once they
-exist (frames: uint8 (T, H, W, 3)); until then it is reported "not available".
+dicodec video (:func:`make_dicodec_video`) codes the RGB frames with ``dicodec.encode_video(frames,
+quality, fps=..., device=...)`` (its default GOP; docs/video.md) and decodes them with
+``dicodec.decode_video(data, mode=..., device=...)``; its ``generative`` curve is "not available"
+until there is a video DiT decoder.
 """
 
 from __future__ import annotations
@@ -255,7 +256,7 @@ def make_video_codec(name: str, *, device: str = "auto", dicodec_model: str | No
 
 
 def make_dicodec_video(model: str | None = None, device: str = "auto") -> VideoCodec:
-    """The hook for dicodec video (see the module docstring); "not available" until the API exists."""
+    """dicodec video as a :class:`VideoCodec` (see the module docstring)."""
     import dicodec
 
     def check() -> str | None:
@@ -265,7 +266,7 @@ def make_dicodec_video(model: str | None = None, device: str = "auto") -> VideoC
 
     def encode(clip: Clip, q: float) -> bytes:
         try:
-            return dicodec.encode_video(clip.rgb, quality=int(q), model=model, device=device)  # type: ignore[attr-defined]
+            return dicodec.encode_video(clip.rgb, quality=int(q), fps=clip.fps, model=model, device=device)
         except Exception as e:
             if _is_unavailable(e):
                 raise CodecUnavailable(f"dicodec.encode_video: {type(e).__name__}: {e}") from e
@@ -274,12 +275,12 @@ def make_dicodec_video(model: str | None = None, device: str = "auto") -> VideoC
     def decode(data: bytes, curve: str, clip: Clip) -> np.ndarray:
         mode = curve.removeprefix("dicodec-")
         try:
-            out = dicodec.decode_video(data, mode=mode, device=device, output="numpy")  # type: ignore[attr-defined]
+            out = np.stack(list(dicodec.decode_video(data, mode=mode, device=device, output="numpy")))
         except Exception as e:
             if _is_unavailable(e):
                 raise CodecUnavailable(f"dicodec.decode_video(mode={mode!r}): {type(e).__name__}: {e}") from e
             raise
-        return np.asarray(out, dtype=np.uint8)
+        return out
 
     return VideoCodec(
         name="dicodec",

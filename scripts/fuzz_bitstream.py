@@ -12,6 +12,8 @@ The mutators live in :mod:`dicodec.bitstream.fuzz` so the test suite runs the sa
 Examples:
     python scripts/fuzz_bitstream.py --cases 100000
     python scripts/fuzz_bitstream.py --cases 5000 --target decode --input tests/golden/*.dic
+    python scripts/fuzz_bitstream.py --cases 5000 --target video
+    python scripts/fuzz_bitstream.py --cases 500 --target video-decode --input tests/golden/*.dicv
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from dicodec.bitstream.fuzz import container_target, default_seeds, run_fuzz
+from dicodec.bitstream.fuzz_video import VIDEO_MUTATORS, video_seeds, video_target
 
 
 def _decode_target() -> Callable[[bytes], object]:
@@ -49,9 +52,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="campaign seed; case i depends only on (seed, i)")
     parser.add_argument(
         "--target",
-        choices=("container", "decode"),
+        choices=("container", "decode", "video", "video-decode"),
         default="container",
-        help="container: dicodec.bitstream.read plus round-trip checks; decode: dicodec.decode on CPU",
+        help="container: dicodec.bitstream.read plus round-trip checks; decode: dicodec.decode on CPU; "
+        "video: the .dicv reader plus round-trip checks; video-decode: every frame of dicodec.decode_video "
+        "on CPU",
     )
     parser.add_argument(
         "--input",
@@ -65,16 +70,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--progress", type=int, default=5000, help="print a progress line every N cases")
     args = parser.parse_args(argv)
 
-    seeds = [p.read_bytes() for p in args.input] if args.input else default_seeds()
-    if args.target == "decode":
+    video = args.target.startswith("video")
+    seeds = video_seeds() if video else default_seeds()
+    if args.input:
+        seeds = [p.read_bytes() for p in args.input]
+    if args.target == "video":
+        target = video_target
+    elif args.target == "video-decode":
+        import dicodec
+
+        def target(data: bytes) -> object:
+            return sum(1 for _ in dicodec.decode_video(data, device="cpu"))
+
+    elif args.target == "decode":
         if not args.input:
             print("note: built-in seeds name no real model; pass --input with real files to reach the codec")
         target = _decode_target()
     else:
         target = container_target
     result = run_fuzz(
-        args.cases, args.seed, target, seeds, crash_dir=args.crash_dir, progress_every=args.progress
-    )
+        args.cases, args.seed, target, seeds, crash_dir=args.crash_dir, progress_every=args.progress,
+        mutators=VIDEO_MUTATORS if video else None,
+    )  # fmt: skip
     slow_s, slow_i = result.slowest
     print(f"slowest case: {slow_i} ({slow_s * 1000:.2f} ms); seed {args.seed}, target {args.target}")
     print(f"{result.cases} cases, {len(result.failures)} failures, {result.seconds:.1f} seconds")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -191,9 +194,17 @@ def test_read_clip_converts_and_crops_to_even(tmp_path):
 def test_video_encoders_detected():
     enc = video.available_encoders()
     assert set(enc) >= {"libx264", "libx265", "libsvtav1", "libaom-av1", "librav1e", "libvpx-vp9"}
-    codec = video.make_dicodec_video()
-    if not hasattr(dicodec, "encode_video"):
-        assert "no video API" in codec.check()
+    assert video.make_dicodec_video().check() is None
+
+
+def test_dicodec_video_through_the_eval_hook(tiny_model_name):
+    rgb = np.random.default_rng(0).integers(0, 255, (3, 32, 40, 3)).astype(np.uint8)
+    clip = video.Clip("noise", Path("noise.y4m"), Fraction(25), [], rgb, "bt601", False, "rgb24")
+    codec = video.make_dicodec_video(tiny_model_name, "cpu")
+    data = codec.encode(clip, 50)
+    assert codec.decode(data, "dicodec-fast", clip).shape == rgb.shape
+    with pytest.raises(CodecUnavailable):
+        codec.decode(data, "dicodec-generative", clip)
 
 
 def test_flicker_definition():

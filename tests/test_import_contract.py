@@ -50,6 +50,9 @@ PUBLIC_API = {
     # (stdlib only). Part of the public package, imported by nothing but it.
     "dicodec.arguments",
     "dicodec.readahead",
+    # Video files in and out through PyAV (what encode_video reads from a path; what the CLI's video
+    # decode writes): the video counterpart of dicodec.images.
+    "dicodec.videofiles",
 }
 ENTRY_POINTS = {"dicodec.__main__"}  # ``python -m dicodec``: runs the CLI
 # The only places the CLI names training code: ``dicodec train`` and ``dicodec data`` are the training

@@ -7,6 +7,8 @@ DiT decoder: ``train_dit`` (the loop and its commands), ``dit_config`` (config a
 ``dit_objectives`` (the stages' losses, assembled), ``dit_losses`` and ``discriminator`` (their terms),
 ``flow_matching`` (the prior and the multi-step teacher), ``codec_latents`` (the frozen codec and its
 latents), ``dit_evaluation`` (prior samples, decoder comparisons).
+Video: ``video_train`` (the contextual inter model's loop), ``video_data`` (clips rendered from photos
+by camera motion).
 Shared: ``loop`` (EMA, schedule, DDP, checkpoints), ``options`` (configs as command lines),
 ``archives`` (photos inside application archives, for data preparation).
 """

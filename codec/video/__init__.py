@@ -1,0 +1,4 @@
+"""dicodec.codec.video: clips coded as latents, intra frames as images, inter frames against the previous
+decoded latent (:mod:`~dicodec.codec.video.contextual`); GOPs and streaming in
+:mod:`~dicodec.codec.video.clip`, inter models' files and names in :mod:`~dicodec.codec.video.models`.
+The container is :mod:`dicodec.bitstream.video`."""

@@ -1,0 +1,218 @@
+"""Whole clips <-> ``.dicv`` streams: GOPs, intra and inter frames, streaming in both directions.
+
+Every frame is padded to a multiple of 32 px by edge replication and coded as one latent (no tiles:
+frames are at most 8192 px a side, docs/bitstream.md part II). Frame ``t`` is
+
+* intra when ``t % gop == 0``: the image codec's latent codec, exactly as an image tile is coded, so
+  decoding can start there;
+* otherwise inter, coded against the previous decoded latent by the clip's inter scheme
+  (:mod:`dicodec.codec.video.contextual`): the contextual model the header names, or without one the
+  training-free temporal-mean scheme. With ``inter="cheaper"`` (the default) the encoder codes the frame
+  both ways and keeps the smaller; both give the same quantization step, so the choice trades only
+  bits (measured in docs/video.md).
+
+The latent chain (``y_hat`` of each frame, the next frame's context) is integer-exact, so a clip coded
+on a GPU decodes on a CPU to the same latents; only the synthesis to pixels is float.
+
+Neither direction holds more than the current frame, its latent and its context: frames are read from
+an iterator and written to the stream one at a time, and decoding yields each frame as it is done.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Iterator
+from fractions import Fraction
+from typing import BinaryIO
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from dicodec.bitstream import video as container
+from dicodec.codec import grouped_ans, registry
+from dicodec.codec.model import ImageCodec, quality_to_level
+from dicodec.codec.pipeline import check_model, check_weights_hash, pad_image, to_uint8
+from dicodec.codec.transforms import DOWNSCALE
+from dicodec.codec.video import models
+from dicodec.codec.video.contextual import ContextualLatentCodec, TemporalMeanInter, clamp_latent
+from dicodec.errors import Corrupt, DicodecError, ImageError, LimitExceeded
+
+INTER_CHOICES = ("cheaper", "always")
+CODER = grouped_ans  # video 1.0 codes every string with the grouped ANS coder (bitstream section 8.2)
+
+
+def frame_tensor(frame: object, size: tuple[int, int] | None, index: int) -> Tensor:
+    """One uint8 HxWx3 frame as float (1, 3, H, W) in [0, 1]; every frame must have the first one's size.
+
+    Raises:
+        ImageError: not uint8 HxWx3 (or HxW gray), or another size than frame 0.
+    """
+    array = np.asarray(frame)
+    if array.dtype != np.uint8:
+        raise ImageError(f"frame {index}: expected uint8 pixels, got {array.dtype}")
+    if array.ndim == 2:
+        array = np.repeat(array[:, :, None], 3, axis=2)
+    if array.ndim != 3 or array.shape[2] != 3 or min(array.shape[:2]) < 1:
+        raise ImageError(f"frame {index}: expected an HxWx3 frame, got shape {array.shape}")
+    if size is not None and array.shape[:2] != size:
+        raise ImageError(f"frame {index} is {array.shape[1]}x{array.shape[0]}, frame 0 {size[1]}x{size[0]}")
+    t = torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1).unsqueeze(0)
+    return t.float() / 255.0
+
+
+class _Scheme:
+    """The image codec, its gains at one quality, and the inter scheme of a clip, on one device."""
+
+    def __init__(self, codec: ImageCodec, quality: int, inter: ContextualLatentCodec | None, device):
+        self.codec, self.device = codec, device
+        level = quality_to_level(quality, codec.config.levels).to(device)
+        self.gain, self.inverse_gain = codec.gains(level)
+        self.inter = inter if inter is not None else TemporalMeanInter(codec.latent_codec)
+
+    @torch.no_grad()
+    def encode(self, x: Tensor, ctx: Tensor | None, choice: str) -> tuple[str, list[bytes], Tensor]:
+        y = self.codec.analysis(pad_image(x.to(self.device), DOWNSCALE)) * self.gain
+        need_intra = ctx is None or choice == "cheaper"
+        intra = self.codec.latent_codec.compress(y, CODER, return_latent=True) if need_intra else None
+        if intra is not None:
+            intra = (intra[0], clamp_latent(intra[1]))
+        if ctx is None:
+            return ("intra", *intra)  # type: ignore[misc]
+        strings, y_hat = self.inter.compress(y, ctx, CODER)
+        if intra is not None and sum(map(len, intra[0])) < sum(map(len, strings)):
+            return ("intra", *intra)  # type: ignore[misc]
+        return "inter", strings, y_hat
+
+    @torch.no_grad()
+    def decode(self, frame: container.Frame, ctx: Tensor | None, latent_shape: tuple[int, int]) -> Tensor:
+        strings = list(frame.strings)
+        try:
+            if frame.kind == "intra":
+                y = self.codec.latent_codec.decompress(strings, latent_shape, self.device, coder=CODER)
+                return clamp_latent(y)  # type: ignore[arg-type]
+            assert ctx is not None  # the reader guarantees frame 0 is intra
+            return self.inter.decompress(strings, ctx, CODER)
+        except ValueError as exc:
+            raise Corrupt(f"frame {frame.index}: entropy-coded data is corrupt ({exc})") from exc
+
+    @torch.no_grad()
+    def pixels(self, y_hat: Tensor, height: int, width: int) -> np.ndarray:
+        x = self.codec.synthesize(y_hat * self.inverse_gain)
+        x = torch.nan_to_num(x, nan=0.0, posinf=1.0, neginf=0.0)[..., :height, :width]
+        return to_uint8(x).cpu().numpy()
+
+
+def encode_clip(
+    frames: Iterable[object],
+    out: BinaryIO,
+    *,
+    quality: int,
+    gop: int,
+    fps: Fraction,
+    device: torch.device,
+    model: str | None = None,
+    inter_model: str | None = None,
+    inter: str = "cheaper",
+    on_frame: Callable[[int, str, int], None] | None = None,
+    offline: bool | None = None,
+) -> container.VideoHeader:
+    """Code ``frames`` (uint8 HxWx3, any iterable, consumed lazily) into ``out``; returns the header.
+
+    Args:
+        quality, gop, fps: as the header stores them (``fps`` a positive rational).
+        model: the image codec (registry name); default: the zoo's default.
+        inter_model: a registered contextual model (:mod:`dicodec.codec.video.models`); default none:
+            the training-free temporal-mean scheme.
+        inter: ``"cheaper"`` (each inter frame coded both ways, the smaller kept) or ``"always"``.
+        on_frame: called after each frame with (index, "intra" | "inter", bytes of the frame).
+        offline: never download the image codec when it is not installed.
+
+    Raises:
+        ImageError: a frame of the wrong type or size; DicodecError: no frames, or a value outside
+        the format (fps, size).
+    """
+    if inter not in INTER_CHOICES:
+        raise ValueError(f"inter must be one of {INTER_CHOICES}")
+    entry = registry.get_entry(model)
+    codec = registry.load(entry.name, device, offline=offline)
+    context_model, inter_name, inter_hash = None, "", b""
+    if inter_model is not None:
+        ie = models.lookup(inter_model)
+        if ie.codec != entry.name:
+            raise DicodecError(f"inter model {inter_model} was trained for {ie.codec}, not {entry.name}")
+        context_model, inter_name, inter_hash = models.get(inter_model, device), ie.name, ie.weights_hash
+    scheme = _Scheme(codec, quality, context_model, device)
+    iterator = iter(frames)
+    first = next(iterator, None)
+    if first is None:
+        raise DicodecError("the clip has no frames")
+    x = frame_tensor(first, None, 0)
+    height, width = x.shape[-2:]
+    if max(height, width) > container.MAX_DIM or height * width > container.MAX_PIXELS:
+        raise ImageError(f"frames of {width}x{height} exceed the limit of {container.MAX_DIM} px a side")
+    fps = Fraction(fps)
+    header = container.VideoHeader(
+        model=entry.name, weights_hash=entry.weights_hash, width=int(width), height=int(height),
+        quality=int(quality), num_slices=codec.config.num_slices, fps_num=fps.numerator,
+        fps_den=fps.denominator, gop=int(gop), inter_model=inter_name, inter_hash=inter_hash,
+    )  # fmt: skip
+    writer = container.VideoWriter(out, header)
+    ctx: Tensor | None = None
+    index = 0
+    while x is not None:
+        kind, strings, y_hat = scheme.encode(x, None if header.is_key(index) else ctx, inter)
+        writer.write(container.Frame(index, kind, tuple(strings)))
+        if on_frame is not None:
+            on_frame(index, kind, sum(map(len, strings)))
+        ctx, index = y_hat, index + 1
+        if index >= container.MAX_FRAMES:
+            raise LimitExceeded(f"a clip holds at most {container.MAX_FRAMES} frames")
+        nxt = next(iterator, None)
+        x = None if nxt is None else frame_tensor(nxt, (int(height), int(width)), index)
+    return writer.close()
+
+
+def decode_latents(
+    source: bytes | BinaryIO,
+    *,
+    device: torch.device,
+    max_pixels: int | None = None,
+    offline: bool | None = None,
+) -> tuple[container.VideoHeader, Iterator[tuple[Tensor, np.ndarray]]]:
+    """The header and an iterator of ``(latent y_hat, uint8 HxWx3 frame)``, one frame at a time.
+
+    The model and weights hash named in the header are checked before the first frame is decoded.
+
+    Raises:
+        dicodec.BitstreamError: damaged data (when the damaged chunk is reached);
+        ModelError: a model the header names is missing or its weights differ.
+    """
+    header, frames = container.iter_chunks(source)
+    if max_pixels is not None and header.width * header.height > max_pixels:
+        raise LimitExceeded(
+            f"frames of {header.width}x{header.height} have more than max_pixels={max_pixels} pixels"
+        )
+    entry = registry.get_entry(header.model)
+    check_weights_hash(header, entry)  # type: ignore[arg-type]  # before any weights are loaded
+    inter = models.get(header.inter_model, device, header.inter_hash) if header.inter_model else None
+    codec = registry.load(entry.name, device, offline=offline)
+    check_model(header, entry, codec)  # type: ignore[arg-type]
+    scheme = _Scheme(codec, header.quality, inter, device)
+    latent_shape = (-(-header.height // DOWNSCALE), -(-header.width // DOWNSCALE))
+
+    def run() -> Iterator[tuple[Tensor, np.ndarray]]:
+        ctx: Tensor | None = None
+        for frame in frames:
+            ctx = scheme.decode(frame, ctx, latent_shape)
+            yield ctx, scheme.pixels(ctx, header.height, header.width)
+
+    return header, run()
+
+
+def latent_digest(latents: Iterable[Tensor]) -> str:
+    """SHA-256 over the decoded latents' float32 bytes: equal on every device for the same file."""
+    h = hashlib.sha256()
+    for y in latents:
+        h.update(y.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+    return h.hexdigest()

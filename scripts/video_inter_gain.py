@@ -1,0 +1,83 @@
+"""What do inter frames save over intra-only coding, at what PSNR, on clips rendered from photos?
+
+When: after a change to the video codec's inter coding (docs/video.md, "Measured").
+Output: one row per (photo, quality, scheme) on stdout: bytes, bits per pixel per frame, mean PSNR
+over the frames, frame types; ``--json-out`` writes the rows.
+
+Each clip is rendered by ``dicodec.codec.training.video_data.render_clip`` (a camera panning
+``--pan`` pixels per frame with a slow zoom, rotation and exposure drift) from a photo, then coded
+three ways with the default image codec: every frame intra (``gop=1``); one intra frame and inter
+frames only (``inter="always"``); and as ``dicodec.encode_video`` does (``inter="cheaper"``: each
+inter frame coded both ways, the smaller kept).
+
+Example:
+    python scripts/video_inter_gain.py data/pack/lxqt__appleflower.jpg --size 128 --frames 12 -q 20 50 80
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import time
+from fractions import Fraction
+
+import numpy as np
+import torch
+
+from dicodec.codec.training.video_data import CameraMotion, render_clip
+from dicodec.codec.video import clip
+from dicodec.eval.metrics import psnr_rgb
+from dicodec.images import read_image
+
+
+def code(frames: np.ndarray, quality: int, gop: int, inter: str) -> dict:
+    out, kinds, start = io.BytesIO(), [], time.perf_counter()
+    cpu = torch.device("cpu")
+    clip.encode_clip(
+        iter(frames), out, quality=quality, gop=gop, fps=Fraction(25), device=cpu, inter=inter,
+        on_frame=lambda i, kind, n: kinds.append(kind),
+    )  # fmt: skip
+    seconds = time.perf_counter() - start
+    decoded = [f for _, f in clip.decode_latents(out.getvalue(), device=cpu)[1]]
+    t, h, w = frames.shape[:3]
+    return {
+        "bytes": len(out.getvalue()),
+        "bpp": 8 * len(out.getvalue()) / (t * h * w),
+        "psnr": float(np.mean([psnr_rgb(a, b) for a, b in zip(frames, decoded, strict=True)])),
+        "frames": "".join("I" if k == "intra" else "P" for k in kinds),
+        "encode_s": seconds,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("photos", nargs="+", help="photos to render clips from")
+    parser.add_argument("--size", type=int, default=128, help="square frame side")
+    parser.add_argument("--frames", type=int, default=12)
+    parser.add_argument("--pan", type=float, default=1.0, help="largest pan in pixels per frame")
+    parser.add_argument("-q", "--quality", type=int, nargs="+", default=[50])
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json-out", default=None)
+    args = parser.parse_args()
+    rows = []
+    for path in args.photos:
+        photo = torch.from_numpy(read_image(path, alpha="drop", bit_depth="reduce")).permute(2, 0, 1) / 255.0
+        g = torch.Generator().manual_seed(args.seed)
+        rendered = render_clip(photo.float(), args.frames, args.size, g, CameraMotion(pan_px=args.pan))
+        frames = (rendered.permute(0, 2, 3, 1).numpy() * 255 + 0.5).astype(np.uint8)
+        for q in args.quality:
+            for name, gop, inter in (("intra only", 1, "cheaper"), ("inter always", args.frames, "always"),
+                                     ("encode_video", args.frames, "cheaper")):  # fmt: skip
+                row = {"photo": path, "quality": q, "scheme": name, **code(frames, q, gop, inter)}
+                rows.append(row)
+                print(f"{path.rsplit('/', 1)[-1]} q={q:3d} {name:13s} {row['bytes']:7d} B "
+                      f"{row['bpp']:.4f} bpp {row['psnr']:.2f} dB {row['frames']} {row['encode_s']:.1f} s",
+                      flush=True)  # fmt: skip
+    if args.json_out:
+        with open(args.json_out, "w") as f:
+            json.dump(rows, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

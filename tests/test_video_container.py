@@ -1,0 +1,170 @@
+"""The video container (docs/bitstream.md part II): round trips, streaming, and every rejection typed."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+
+import pytest
+
+from dicodec.bitstream import video as v
+from dicodec.errors import BadMagic, Corrupt, LimitExceeded, Truncated, UnsupportedVersion
+
+
+def header(**kw) -> v.VideoHeader:
+    fields = dict(
+        model="tiny.v1", weights_hash=b"12345678", width=64, height=48, quality=50, num_slices=2,
+        fps_num=30000, fps_den=1001, gop=3,
+    )  # fmt: skip
+    fields.update(kw)
+    return v.VideoHeader(**fields)
+
+
+def clip(h: v.VideoHeader | None = None, frames: int = 5, seekable: bool = True) -> bytes:
+    h = h or header()
+    buf = io.BytesIO()
+    stream = buf if seekable else _NoSeek(buf)
+    w = v.VideoWriter(stream, h)
+    for i in range(frames):
+        kind = "intra" if h.is_key(i) else "inter"
+        w.write(v.Frame(i, kind, tuple(bytes([i, k]) * k for k in range(1 + h.num_slices))))
+    w.close()
+    return buf.getvalue()
+
+
+class _NoSeek:
+    def __init__(self, buf: io.BytesIO):
+        self.buf = buf
+
+    def write(self, data: bytes) -> int:
+        return self.buf.write(data)
+
+    def seekable(self) -> bool:
+        return False
+
+
+def rechunk(data: bytes, index: int, payload: bytes | None = None, ctype: bytes | None = None) -> bytes:
+    """Chunk ``index`` (0 = VHED) with a new payload or type and a valid CRC."""
+    pos, i = len(v.MAGIC), 0
+    while True:
+        t, n = struct.unpack_from(">4sI", data, pos)
+        end = pos + 12 + n
+        if i == index:
+            t, p = ctype or t, data[pos + 8 : end - 4] if payload is None else payload
+            chunk = struct.pack(">4sI", t, len(p)) + p + struct.pack(">I", zlib.crc32(p, zlib.crc32(t)))
+            return data[:pos] + chunk + data[end:]
+        pos, i = end, i + 1
+
+
+class TestRoundTrip:
+    def test_frames_and_header_read_back(self) -> None:
+        h, frames = v.read(clip())
+        assert h == header(frame_count=5)
+        assert [f.kind for f in frames] == ["intra", "inter", "inter", "intra", "inter"]
+        assert frames[4].strings == (b"", b"\x04\x01", b"\x04\x02\x04\x02")
+        assert h.fps == pytest.approx(29.97, abs=0.001)
+
+    def test_unseekable_output_keeps_count_zero_in_header(self) -> None:
+        data = clip(seekable=False)
+        assert v.read_header(data).frame_count == 0
+        h, frames = v.read(data)
+        assert len(frames) == 5 and h.frame_count == 0
+
+    def test_inter_model_named_in_header(self) -> None:
+        h = header(inter_model="ctx-tiny.v1", inter_hash=b"abcdefgh")
+        assert v.read_header(clip(h)).inter_model == "ctx-tiny.v1"
+
+    def test_reading_is_lazy(self) -> None:
+        data = clip(frames=6)
+        h, it = v.iter_chunks(io.BytesIO(data[:-30]))  # VEND and part of the last frame missing
+        assert next(it).index == 0 and next(it).index == 1  # frames before the damage are read
+        with pytest.raises(Truncated):
+            list(it)
+
+    def test_writer_refuses_misuse(self) -> None:
+        w = v.VideoWriter(io.BytesIO(), header())
+        with pytest.raises(ValueError, match="must be intra"):
+            w.write(v.Frame(0, "inter", (b"",) * 3))
+        with pytest.raises(ValueError, match="strings"):
+            w.write(v.Frame(0, "intra", (b"",)))
+        with pytest.raises(ValueError, match="at least one frame"):
+            w.close()
+        with pytest.raises(ValueError):
+            header(gop=0)
+        with pytest.raises(ValueError):
+            header(fps_num=2000, fps_den=1)
+
+
+class TestRejections:
+    @pytest.mark.parametrize(
+        ("data", "error"),
+        [
+            (b"", BadMagic),
+            (b"\x89DCV", Truncated),
+            (b"\x89DIC\r\n\x1a\n" + b"\0" * 30, BadMagic),
+            (b"GIF89a" + b"\0" * 30, BadMagic),
+        ],
+    )
+    def test_magic(self, data: bytes, error: type) -> None:
+        with pytest.raises(error):
+            v.read(data)
+
+    def test_every_truncation_is_typed(self) -> None:
+        data = clip()
+        for n in range(1, len(data)):
+            with pytest.raises((Truncated, Corrupt)):
+                v.read(data[:n])
+
+    def test_bad_checksum(self) -> None:
+        data = bytearray(clip())
+        data[60] ^= 1
+        with pytest.raises(Corrupt, match="CRC"):
+            v.read(bytes(data))
+
+    def test_future_major_version(self) -> None:
+        data = bytearray(clip())
+        data[16] = 2
+        with pytest.raises(UnsupportedVersion):
+            v.read(bytes(data))
+
+    def test_key_frame_coded_inter(self) -> None:
+        with pytest.raises(Corrupt, match="starts a GOP"):
+            v.read(rechunk(clip(), 4, ctype=b"PFRM"))  # frame 3 with gop 3
+
+    def test_count_mismatch_and_trailing_data(self) -> None:
+        data = clip()
+        with pytest.raises(Corrupt, match="VEND"):
+            v.read(rechunk(data, 6, struct.pack(">I", 4)))
+        with pytest.raises(Corrupt, match="trailing"):
+            v.read(data + b"x")
+
+    def test_hostile_header_values(self) -> None:
+        payload = v.head_payload(header())
+        tail = len(payload) - v._HEAD_TAIL.size
+        big = payload[:tail] + struct.pack(">I", 70000) + payload[tail + 4 :]
+        with pytest.raises(LimitExceeded):
+            v.read(rechunk(clip(), 0, big))
+        with pytest.raises(Corrupt):
+            v.read(rechunk(clip(), 0, payload[:10]))
+
+    def test_hostile_string_length(self) -> None:
+        data = clip()
+        with pytest.raises(LimitExceeded):
+            v.read(rechunk(data, 1, struct.pack(">II", 0, 2**28 + 1)))
+        with pytest.raises(Corrupt):
+            v.read(rechunk(data, 1, struct.pack(">II", 0, 1000)))
+
+    def test_unknown_critical_chunk_and_skipped_ancillary(self) -> None:
+        data = clip()
+        pos = len(v.MAGIC) + 12 + struct.unpack_from(">I", data, len(v.MAGIC) + 4)[0]
+        anc = (
+            struct.pack(">4sI", b"meta", 2)
+            + b"hi"
+            + struct.pack(">I", zlib.crc32(b"hi", zlib.crc32(b"meta")))
+        )
+        assert len(v.read(data[:pos] + anc + data[pos:])[1]) == 5
+        crit = anc.replace(b"meta", b"Meta")[:-4]
+        crit += struct.pack(">I", zlib.crc32(b"hi", zlib.crc32(b"Meta")))
+        with pytest.raises(Corrupt, match="critical"):
+            v.read(data[:pos] + crit + data[pos:])
