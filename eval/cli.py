@@ -47,7 +47,9 @@ def parse_qualities(specs: tuple[str, ...], known: set[str]) -> dict[str, list[f
 
 _DEFAULTS_HELP = "; ".join(f"{k}: {','.join(f'{q:g}' for q in v)}" for k, v in DEFAULT_QUALITIES.items())
 _VIDEO_DEFAULTS_HELP = "; ".join(
-    f"{k}: {','.join(f'{q:g}' for q in v)}" for k, v in DEFAULT_VIDEO_QUALITIES.items() if k != "dicodec"
+    f"{k}: {','.join(f'{q:g}' for q in v)}"
+    for k, v in DEFAULT_VIDEO_QUALITIES.items()
+    if not k.startswith("dicodec")
 )
 
 

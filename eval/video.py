@@ -69,8 +69,9 @@ DEFAULT_VIDEO_QUALITIES: dict[str, tuple[float, ...]] = {
     "librav1e": (200, 160, 120, 80, 40),
     "vp9": (58, 50, 42, 34, 26),
     "dicodec": (5, 20, 35, 50, 65, 80, 95),
+    "dicodec-intra": (5, 20, 35, 50, 65, 80, 95),
 }
-VIDEO_CODECS = ("dicodec", "x264", "x265", "av1", "vp9")
+VIDEO_CODECS = ("dicodec", "dicodec-intra", "x264", "x265", "av1", "vp9")
 
 
 @dataclass
@@ -234,6 +235,8 @@ def make_video_codec(name: str, *, device: str = "auto", dicodec_model: str | No
     """Build video codec ``name`` (x264, x265, av1, vp9, dicodec)."""
     if name == "dicodec":
         return make_dicodec_video(dicodec_model, device)
+    if name == "dicodec-intra":
+        return make_dicodec_video(dicodec_model, device, gop=1)
     if name not in ENCODER_CANDIDATES:
         raise ValueError(f"unknown video codec {name!r}; known: {', '.join(VIDEO_CODECS)}")
     cands = ENCODER_CANDIDATES[name]
@@ -255,9 +258,16 @@ def make_video_codec(name: str, *, device: str = "auto", dicodec_model: str | No
     )
 
 
-def make_dicodec_video(model: str | None = None, device: str = "auto") -> VideoCodec:
-    """dicodec video as a :class:`VideoCodec` (see the module docstring)."""
+def make_dicodec_video(model: str | None = None, device: str = "auto", gop: int | None = None) -> VideoCodec:
+    """dicodec video as a :class:`VideoCodec` (see the module docstring).
+
+    With ``gop=1`` it is ``dicodec-intra``: every frame coded as an image in the same container, the
+    reference that tells what the inter frames save (docs/video.md); it has the fast curve only.
+    """
     import dicodec
+
+    name = "dicodec-intra" if gop == 1 else "dicodec"
+    gop_kw = {} if gop is None else {"gop": gop}
 
     def check() -> str | None:
         if not (hasattr(dicodec, "encode_video") and hasattr(dicodec, "decode_video")):
@@ -266,14 +276,16 @@ def make_dicodec_video(model: str | None = None, device: str = "auto") -> VideoC
 
     def encode(clip: Clip, q: float) -> bytes:
         try:
-            return dicodec.encode_video(clip.rgb, quality=int(q), fps=clip.fps, model=model, device=device)
+            return dicodec.encode_video(
+                clip.rgb, quality=int(q), fps=clip.fps, model=model, device=device, **gop_kw
+            )
         except Exception as e:
             if _is_unavailable(e):
                 raise CodecUnavailable(f"dicodec.encode_video: {type(e).__name__}: {e}") from e
             raise
 
     def decode(data: bytes, curve: str, clip: Clip) -> np.ndarray:
-        mode = curve.removeprefix("dicodec-")
+        mode = "fast" if curve == "dicodec-intra" else curve.removeprefix("dicodec-")
         try:
             out = np.stack(list(dicodec.decode_video(data, mode=mode, device=device, output="numpy")))
         except Exception as e:
@@ -283,14 +295,14 @@ def make_dicodec_video(model: str | None = None, device: str = "auto") -> VideoC
         return out
 
     return VideoCodec(
-        name="dicodec",
+        name=name,
         param="quality 0..100",
-        settings=f"model={model or 'default'}, device={device}",
+        settings=f"model={model or 'default'}, device={device}, gop={gop or 'default'}",
         library=lambda: f"dicodec {dicodec.__version__}",
         encode=encode,
         decode=decode,
-        qualities=DEFAULT_VIDEO_QUALITIES["dicodec"],
-        curves=["dicodec-fast", "dicodec-generative"],
+        qualities=DEFAULT_VIDEO_QUALITIES[name],
+        curves=["dicodec-intra"] if gop == 1 else ["dicodec-fast", "dicodec-generative"],
         check=check,
     )
 

@@ -207,6 +207,18 @@ def test_dicodec_video_through_the_eval_hook(tiny_model_name):
         codec.decode(data, "dicodec-generative", clip)
 
 
+def test_dicodec_intra_codes_every_frame_as_an_image(tiny_model_name):
+    import dicodec
+
+    rgb = np.random.default_rng(0).integers(0, 255, (3, 32, 40, 3)).astype(np.uint8)
+    clip = video.Clip("noise", Path("noise.y4m"), Fraction(25), [], rgb, "bt601", False, "rgb24")
+    codec = video.make_video_codec("dicodec-intra", device="cpu", dicodec_model=tiny_model_name)
+    assert codec.name == "dicodec-intra" and codec.curves == ["dicodec-intra"]
+    data = codec.encode(clip, 50)
+    assert dicodec.inspect_video(data)["gop"] == 1
+    assert codec.decode(data, "dicodec-intra", clip).shape == rgb.shape
+
+
 def test_flicker_definition():
     rng = np.random.default_rng(0)
     src = rng.integers(0, 200, (4, 8, 8, 3)).astype(np.uint8)
