@@ -3,13 +3,15 @@
 Question: how many parameters and how much analysis + synthesis time does a new preset add?
 When: before a GPU comparison of a new architecture preset (docs/training.md, "Residual autoencoding").
 Output: one row per preset on stdout (and a JSON line): parameters, their increase over the first
-preset, the fp16 transforms' megabytes, and the median time of analysis + synthesis of one image.
+preset, the fp16 transforms' megabytes, the median time of analysis + synthesis of one image and its
+ratio to the first preset's.
 
     python scripts/arch_cost.py hp32d10 hp32r hp32rc [--size 256] [--repeats 15] [--threads 1]
 
 Times are medians of ``--repeats`` passes after two warm-up passes, with the presets interleaved and
-one thread by default so that a machine shared with other jobs slows them alike; they compare presets,
-not machines.
+one thread by default; the ratio is the median over rounds of each round's ratio (one pass of every
+preset, back to back), which a machine shared with other jobs disturbs less than a ratio of medians.
+They compare presets, not machines.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from dicodec.codec.model import ImageCodec
 
 @torch.no_grad()
 def preset_costs(presets: list[str], size: int = 256, repeats: int = 15, device: str = "cpu") -> list[dict]:
-    """Per preset: parameters, fp16 transform MB and the median seconds of analysis + synthesis."""
+    """Per preset: parameters, fp16 transform MB, the median seconds of analysis + synthesis and the
+    median of its per-round ratio to the first preset's."""
     torch.manual_seed(0)
     models = {name: ImageCodec(PRESETS[name]).to(device).eval() for name in presets}
     x = torch.rand(1, 3, size, size, device=device)
@@ -53,6 +56,7 @@ def preset_costs(presets: list[str], size: int = 256, repeats: int = 15, device:
         rows.append({
             "preset": name, "parameters": params, "extra_parameters": params - base,
             "transform_mb_fp16": round(2 * transforms / 1e6, 2), "seconds": statistics.median(times[name]),
+            "ratio": statistics.median(t / b for t, b in zip(times[name], times[presets[0]], strict=True)),
         })  # fmt: skip
     return rows
 
@@ -67,12 +71,11 @@ def main(presets: tuple[str, ...], size: int, repeats: int, device: str, threads
     if threads:
         torch.set_num_threads(threads)
     rows = preset_costs(list(presets), size, repeats, device)
-    base = rows[0]["seconds"]
     for r in rows:
         click.echo(
             f"{r['preset']:10s} {r['parameters'] / 1e6:8.3f}M parameters ({r['extra_parameters']:+,d}), "
             f"transforms {r['transform_mb_fp16']:5.2f} MB fp16, analysis + synthesis of {size}x{size}: "
-            f"{1000 * r['seconds']:7.1f} ms ({100 * (r['seconds'] / base - 1):+.1f}%)"
+            f"{1000 * r['seconds']:7.1f} ms ({100 * (r['ratio'] - 1):+.1f}%)"
         )
     click.echo(json.dumps({"size": size, "device": device, "threads": torch.get_num_threads(), "rows": rows}))
 

@@ -249,4 +249,4 @@ def test_arch_cost_script_counts_the_gates(monkeypatch):
     rows = load_script("arch_cost").preset_costs(["tiny", "tiny-r"], size=64, repeats=1)
     assert [r["preset"] for r in rows] == ["tiny", "tiny-r"]
     assert rows[1]["extra_parameters"] == 4 * 16 + 32 + 4 * 16 + 3  # a gate per output channel of 10 stages
-    assert all(r["seconds"] > 0 for r in rows)
+    assert all(r["seconds"] > 0 for r in rows) and rows[0]["ratio"] == 1.0
