@@ -23,6 +23,10 @@ class CodecConfig:
     lambda_min: float = 0.0008  # rate-distortion trade-off at quality 0 (distortion in 255^2 MSE units)
     lambda_max: float = 0.12  # ... and at quality 100
     refine_blocks: int = 0  # ConvNeXt blocks added at the 1/4, 1/8 and 1/16 stages of both transforms
+    # DC-AE residual autoencoding (Chen et al., ICLR 2025): zero-gated space-to-channel / channel-to-space
+    # shortcuts around every stride-2 stage, against the ~29 dB ceiling of the plain 32x transforms
+    residual_shortcuts: bool = False
+    coarse_blocks: int = 0  # more ConvNeXt blocks at 1/16 and on the 1/32 latent of both transforms
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -39,6 +43,14 @@ PRESETS: dict[str, CodecConfig] = {
     # ladder (levels 0-7 keep their lambdas): quality 100 at ~8.8x the old lambda_max, so the transforms
     # are trained for the >= 1 bpp, >= 36 dB end that hp32d never asked of them (docs/training.md).
     "hp32d10": CodecConfig(lambda_min=3e-5, lambda_max=3e-5 * 2000 ** (9 / 7), levels=10, refine_blocks=2),
+    # hp32d10 with DC-AE's residual autoencoding: parameter-free shortcuts around the ten stride-2 stages
+    # with zero-initialised per-channel gates (+1,603 parameters), so hp32-v7 warm-starts it exactly.
+    "hp32r": CodecConfig(lambda_min=3e-5, lambda_max=3e-5 * 2000 ** (9 / 7), levels=10, refine_blocks=2,
+                         residual_shortcuts=True),
+    # hp32r plus two zero-initialised ConvNeXt blocks more at 1/16 and two on the 1/32 latent, in both
+    # transforms (+2.15M parameters, 4.3 MB): capacity where the arithmetic per parameter is lowest.
+    "hp32rc": CodecConfig(lambda_min=3e-5, lambda_max=3e-5 * 2000 ** (9 / 7), levels=10, refine_blocks=2,
+                          residual_shortcuts=True, coarse_blocks=2),
     # A few-kilobyte model for tests and CPU smoke runs: same code paths, tiny widths.
     "tiny": CodecConfig(channels=16, latent_channels=32, hyper_channels=16, num_slices=2, slice_hidden=16,
                         levels=3),

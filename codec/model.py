@@ -19,8 +19,8 @@ from dicodec.codec import grouped_ans
 from dicodec.codec.config import CodecConfig
 from dicodec.codec.latent_codec import LatentCodec
 from dicodec.codec.timing import section
-from dicodec.codec.transforms import DOWNSCALE, analysis_transform, synthesis_transform
-from dicodec.codec.windowed_synthesis import synthesize_in_strips
+from dicodec.codec.transforms import DOWNSCALE, analysis_transform, synthesis_reach, synthesis_transform
+from dicodec.codec.windowed_synthesis import HALO, synthesize_in_strips
 
 PAD_MULTIPLE = DOWNSCALE * 4  # bitstream 1.x pads tiles to whole hyper-latents (z is 4x coarser than y)
 
@@ -42,8 +42,9 @@ class ImageCodec(nn.Module):
         super().__init__()
         self.config = config
         m = config.latent_channels
-        self.analysis = analysis_transform(config.channels, m, config.refine_blocks)
-        self.synthesis = synthesis_transform(config.channels, m, config.refine_blocks)
+        shape = (config.channels, m, config.refine_blocks, config.residual_shortcuts, config.coarse_blocks)
+        self.analysis = analysis_transform(*shape)
+        self.synthesis = synthesis_transform(*shape)
         self.latent_codec = LatentCodec(m, config.hyper_channels, config.num_slices, config.slice_hidden)
         # Gains start at (lambda / lambda_mid)^(1/2): the MSE-optimal quantization step scales as
         # lambda^(-1/2), so this is where training would move them first.
@@ -140,8 +141,9 @@ class ImageCodec(nn.Module):
     def synthesize(self, latent: Tensor) -> Tensor:
         """Fast (non-generative) decode of a latent to pixels in [0, 1]."""
         dtype = next(self.synthesis.parameters()).dtype
+        halo = HALO + synthesis_reach(self.config.coarse_blocks)
         with section("network"):  # large tiles in strips: bounded peak memory, same pixels
-            return synthesize_in_strips(self.synthesis, latent.to(dtype)).float().clamp_(0, 1)
+            return synthesize_in_strips(self.synthesis, latent.to(dtype), halo).float().clamp_(0, 1)
 
     @torch.no_grad()
     def decompress(

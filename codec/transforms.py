@@ -12,6 +12,13 @@ residual block's parameters for a wider reach, which matters with both shipped w
 Their last layer starts at zero, so a transform with refinement blocks computes exactly what the same
 transform without them does until training moves it (zero-initialised residual branches, as in ReZero
 and DiT's adaLN-zero): a stronger preset warm-starts from released weights without losing a step.
+``coarse_blocks`` add more of them at 1/16 and on the 1/32 latent itself, where they cost the least
+arithmetic per parameter.
+
+Presets with ``residual_shortcuts`` add DC-AE's residual autoencoding (Chen et al., ICLR 2025; see
+:mod:`dicodec.codec.residual_autoencoding`): every stride-2 stage, together with the GDN or IGDN after
+its convolution, learns a residual over a parameter-free space-to-channel (down) or channel-to-space
+(up) rearrangement of its input. Their gates start at zero too, with the same warm-start property.
 
 These transforms run in ordinary floating point: they never choose a CDF, so small device differences
 only move pixels, never break decoding.
@@ -19,10 +26,13 @@ only move pixels, never break decoding.
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from dicodec.codec.residual_autoencoding import ResidualShortcut
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -66,30 +76,58 @@ class ConvNeXtBlock(nn.Module):
 
 class RefinedTransform(nn.Module):
     """A stack of layers named ``0..K-1`` exactly as in an ``nn.Sequential`` (so released weights of the
-    plain transform load unchanged), with refinement blocks after some of them under ``refine.<index>``."""
+    plain transform load unchanged), with refinement blocks after some of them under ``refine.<index>``
+    (``refine.input``: before the first layer) and gated residual-autoencoding shortcuts around the
+    stride-2 stages under ``shortcut.<index of the stage's first layer>``
+    (:mod:`dicodec.codec.residual_autoencoding`). A stage's shortcut is added to the output of its last
+    layer, before any refinement block that follows it."""
 
-    def __init__(self, layers: list[nn.Module], refine: dict[int, nn.Module]):
+    def __init__(
+        self,
+        layers: list[nn.Module],
+        refine: dict[int | str, nn.Module],
+        shortcuts: tuple[ResidualShortcut, ...] = (),
+    ):
         super().__init__()
         self.num_layers = len(layers)
         for i, layer in enumerate(layers):
             self.add_module(str(i), layer)
         self.refine = nn.ModuleDict({str(i): block for i, block in refine.items()})
+        if shortcuts:
+            self.shortcut = nn.ModuleDict({str(s.start): s for s in shortcuts})
+        self._ends = {s.end: str(s.start) for s in shortcuts}
 
     def forward(self, x: Tensor) -> Tensor:
+        if "input" in self.refine:
+            x = self.refine["input"](x)
+        stage_input = x
         for i in range(self.num_layers):
-            x = self._modules[str(i)](x)
-            if str(i) in self.refine:
-                x = self.refine[str(i)](x)
+            key = str(i)
+            if self._ends and key in self.shortcut:
+                stage_input = x
+            x = self._modules[key](x)
+            if i in self._ends:
+                x = self.shortcut[self._ends[i]](x, stage_input)
+            if key in self.refine:
+                x = self.refine[key](x)
         return x
 
 
-def _with_refinement(
-    layers: list[nn.Module], after: tuple[int, ...], channels: int, blocks: int
+def _assemble(
+    layers: list[nn.Module],
+    refine: dict[int | str, tuple[int, int]],
+    stages: tuple[tuple[int, int, int, int], ...],
+    up: bool,
+    shortcuts: bool,
 ) -> nn.Module:
-    if blocks <= 0:
-        return nn.Sequential(*layers)
-    refine = {i: nn.Sequential(*(ConvNeXtBlock(channels) for _ in range(blocks))) for i in after}
-    return RefinedTransform(layers, refine)
+    """``refine``: position -> (channels, number of ConvNeXt blocks); ``stages``: (first layer, last
+    layer, input channels, output channels) of each stride-2 stage, shortcut when ``shortcuts``."""
+    refine = {i: (c, k) for i, (c, k) in refine.items() if k > 0}
+    if not refine and not shortcuts:
+        return nn.Sequential(*layers)  # the released layout: analysis.0.weight, ...
+    blocks = {i: nn.Sequential(*(ConvNeXtBlock(c) for _ in range(k))) for i, (c, k) in refine.items()}
+    gated = tuple(ResidualShortcut(cin, cout, up, a, b) for a, b, cin, cout in stages) if shortcuts else ()
+    return RefinedTransform(layers, blocks, gated)
 
 
 def _down(cin: int, cout: int) -> nn.Conv2d:
@@ -100,27 +138,61 @@ def _up(cin: int, cout: int) -> nn.ConvTranspose2d:
     return nn.ConvTranspose2d(cin, cout, 5, stride=2, padding=2, output_padding=1)
 
 
-def analysis_transform(channels: int, latent_channels: int, refine_blocks: int = 0) -> nn.Module:
-    """RGB in [0, 1], (B, 3, H, W) -> latent (B, M, H/32, W/32)."""
-    n = channels
+def analysis_transform(
+    channels: int,
+    latent_channels: int,
+    refine_blocks: int = 0,
+    residual_shortcuts: bool = False,
+    coarse_blocks: int = 0,
+) -> nn.Module:
+    """RGB in [0, 1], (B, 3, H, W) -> latent (B, M, H/32, W/32).
+
+    Args:
+        channels: width N of the stages.
+        latent_channels: channels M of the latent.
+        refine_blocks: ConvNeXt blocks at 1/4, 1/8 and 1/16.
+        residual_shortcuts: DC-AE shortcuts (zero-gated) around each stride-2 stage and its GDN.
+        coarse_blocks: further ConvNeXt blocks at 1/16 and on the 1/32 latent.
+    """
+    n, m = channels, latent_channels
     layers = [
         _down(3, n), GDN(n),
         _down(n, n), GDN(n),                     # 3: 1/4
         _down(n, n), GDN(n), ResidualBlock(n),   # 6: 1/8
         _down(n, n), GDN(n), ResidualBlock(n),   # 9: 1/16
-        _down(n, latent_channels),
+        _down(n, m),                             # 10: 1/32
     ]  # fmt: skip
-    return _with_refinement(layers, (3, 6, 9), n, refine_blocks)
+    refine = {3: (n, refine_blocks), 6: (n, refine_blocks), 9: (n, refine_blocks + coarse_blocks),
+              10: (m, coarse_blocks)}  # fmt: skip
+    stages = ((0, 1, 3, n), (2, 3, n, n), (4, 5, n, n), (7, 8, n, n), (10, 10, n, m))
+    return _assemble(layers, refine, stages, up=False, shortcuts=residual_shortcuts)
 
 
-def synthesis_transform(channels: int, latent_channels: int, refine_blocks: int = 0) -> nn.Module:
-    """Latent (B, M, h, w) -> RGB (B, 3, 32h, 32w), unclamped."""
-    n = channels
+def synthesis_transform(
+    channels: int,
+    latent_channels: int,
+    refine_blocks: int = 0,
+    residual_shortcuts: bool = False,
+    coarse_blocks: int = 0,
+) -> nn.Module:
+    """Latent (B, M, h, w) -> RGB (B, 3, 32h, 32w), unclamped (arguments as :func:`analysis_transform`'s,
+    with the IGDN of each stage inside its shortcut)."""
+    n, m = channels, latent_channels
     layers = [
-        _up(latent_channels, n), GDN(n, inverse=True), ResidualBlock(n),  # 2: 1/16
-        _up(n, n), GDN(n, inverse=True), ResidualBlock(n),               # 5: 1/8
-        _up(n, n), GDN(n, inverse=True),                                  # 7: 1/4
+        _up(m, n), GDN(n, inverse=True), ResidualBlock(n),   # 2: 1/16
+        _up(n, n), GDN(n, inverse=True), ResidualBlock(n),   # 5: 1/8
+        _up(n, n), GDN(n, inverse=True),                     # 7: 1/4
         _up(n, n), GDN(n, inverse=True),
         _up(n, 3),
     ]  # fmt: skip
-    return _with_refinement(layers, (2, 5, 7), n, refine_blocks)
+    refine = {"input": (m, coarse_blocks), 2: (n, refine_blocks + coarse_blocks), 5: (n, refine_blocks),
+              7: (n, refine_blocks)}  # fmt: skip
+    stages = ((0, 1, m, n), (3, 4, n, n), (6, 7, n, n), (8, 9, n, n), (10, 10, n, 3))
+    return _assemble(layers, refine, stages, up=True, shortcuts=residual_shortcuts)
+
+
+def synthesis_reach(coarse_blocks: int) -> int:
+    """Latent rows that ``coarse_blocks`` add to the synthesis' receptive field on each side: a 7x7
+    depthwise convolution reads 3 rows, at 1/32 3 latent rows, at 1/16 1.5 (the windowed decode's halo,
+    :mod:`dicodec.codec.windowed_synthesis`, grows by this)."""
+    return 3 * coarse_blocks + math.ceil(1.5 * coarse_blocks)

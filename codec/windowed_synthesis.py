@@ -30,10 +30,10 @@ MAX_STRIP_LATENTS = 2560  # latent pixels per pass (2.6 MP); 1920x1080 (34 x 60 
 MIN_STRIP_ROWS = 8  # below this the halo would dominate the work
 
 
-def strip_rows(height: int, width: int) -> list[tuple[int, int]]:
+def strip_rows(height: int, width: int, halo: int = HALO) -> list[tuple[int, int]]:
     """Core row ranges ``[(start, stop), ...]`` of the strips a ``height x width`` latent is split into.
 
-    The fewest strips whose largest pass (core plus the halo rows it has) holds at most
+    The fewest strips whose largest pass (core plus the ``halo`` rows it has) holds at most
     :data:`MAX_STRIP_LATENTS` latent pixels, with cores of at least :data:`MIN_STRIP_ROWS` rows.
     """
     if height * width <= MAX_STRIP_LATENTS:
@@ -44,24 +44,25 @@ def strip_rows(height: int, width: int) -> list[tuple[int, int]]:
         if core < MIN_STRIP_ROWS:
             core = MIN_STRIP_ROWS
             break
-        if (core + (HALO if count == 2 else 2 * HALO)) * width <= MAX_STRIP_LATENTS:
+        if (core + (halo if count == 2 else 2 * halo)) * width <= MAX_STRIP_LATENTS:
             break
     return [(top, min(top + core, height)) for top in range(0, height, core)]
 
 
-def synthesize_in_strips(synthesis: Callable[[Tensor], Tensor], latent: Tensor) -> Tensor:
+def synthesize_in_strips(synthesis: Callable[[Tensor], Tensor], latent: Tensor, halo: int = HALO) -> Tensor:
     """``synthesis(latent)`` for a (B, M, h, w) latent, computed strip by strip when it is large.
 
-    Each strip runs on its core rows plus up to :data:`HALO` rows above and below; only the core's
+    Each strip runs on its core rows plus up to ``halo`` rows above and below (:data:`HALO`, more for a
+    synthesis with blocks at 1/32: :func:`~dicodec.codec.transforms.synthesis_reach`); only the core's
     pixels are kept. The output is allocated once, (B, C, 32h, 32w), in the synthesis' dtype.
     """
     height, width = latent.shape[-2:]
-    strips = strip_rows(height, width)
+    strips = strip_rows(height, width, halo)
     if len(strips) == 1:
         return synthesis(latent)
     out = None
     for top, stop in strips:
-        lo, hi = max(top - HALO, 0), min(stop + HALO, height)
+        lo, hi = max(top - halo, 0), min(stop + halo, height)
         pixels = synthesis(latent[..., lo:hi, :])
         if out is None:
             out = pixels.new_empty(*pixels.shape[:2], height * DOWNSCALE, width * DOWNSCALE)

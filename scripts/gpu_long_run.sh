@@ -3,8 +3,11 @@
 # (docs/training.md, "Long runs on one warm machine"). Run from the repository root on the GPU machine;
 # a warm machine keeps /tmp and background processes between back-to-back calls.
 # Job: stage pack shards over several calls, measure throughput, train in the background, export.
-# When: a codec run whose pack or training time does not fit one device call (the hp32g run).
-# Output: $OUT: throughput_*.jsonl, weights in 15 MB parts, train/val logs, scale_probe.txt.
+# When: a codec run whose pack or training time does not fit one device call (the hp32g run), or runs
+# of several presets side by side, one GPU each, judged on held-out photos (training.md, "Residual
+# autoencoding").
+# Output: $OUT: throughput_*.jsonl, weights in 15 MB parts, train/val logs, scale_probe.txt; judge:
+# ceiling_NAME.json/.txt (scripts/transform_ceiling.py) and rd_quick_NAME.txt (scripts/rd_quick.py).
 #
 #   bash scripts/gpu_long_run.sh stage .carry/packA [INIT]  # copy a pack shard (and the init weights)
 #   bash scripts/gpu_long_run.sh stage .carry/packB         # next call: the next shard
@@ -12,18 +15,23 @@
 #   bash scripts/gpu_long_run.sh start                      # train $CONFIG in the background (setsid)
 #   bash scripts/gpu_long_run.sh wait 540                   # follow the log for up to 540 s
 #   bash scripts/gpu_long_run.sh export                     # best.pt -> $OUT (15 MB parts), logs
+#   bash scripts/gpu_long_run.sh judge                      # ceiling and real-coding RD of NAME's export
 #
 # CONFIG (default hp32g), NAME, SCHEDULE_MINUTES (cosine length, default 14), MINUTES (training time of
-# the run, default SCHEDULE_MINUTES), VAL (selection folder, default .carry/select), EXTRA (more
-# training options). Shards are folders with photo/ and graphics/ subfolders (dicodec data mix-pack).
+# the run, default SCHEDULE_MINUTES), VAL (selection folder, default .carry/select), HELDOUT (photos for
+# judge, default .carry/heldout), EXTRA (more training options). RUN (default /tmp/run) names the run's
+# folder, its log RUN.txt; GPUS (e.g. 1) the CUDA devices it trains on: two runs with their own RUN and
+# GPUS train side by side on one host. Shards are folders with photo/ and graphics/ subfolders (dicodec
+# data mix-pack).
 set -euo pipefail
-phase=${1:?usage: gpu_long_run.sh stage DIR [INIT] | throughput | start | wait SECONDS | export}
+phase=${1:?usage: gpu_long_run.sh stage DIR [INIT] | throughput | start | wait SECONDS | export | judge}
 stage=/tmp/stage
-run=/tmp/run
+run=${RUN:-/tmp/run}
 config=${CONFIG:-hp32g}
 name=${NAME:-hp32-v7}
 schedule=${SCHEDULE_MINUTES:-14}
 src=$PWD
+[ -n "${GPUS:-}" ] && export CUDA_VISIBLE_DEVICES=$GPUS
 gpus() { python3 -c 'import torch; print(torch.cuda.device_count())'; }
 
 case $phase in
@@ -32,7 +40,9 @@ stage)
   mkdir -p "$stage/pack"
   cp -r "$shard/." "$stage/pack/"
   [ -n "${3:-}" ] && cp "$3" "$stage/init.safetensors"
-  [ -d "${VAL:-.carry/select}" ] && cp -r "${VAL:-.carry/select}" "$stage/select"
+  # replaced, not copied into: a second `cp -r` would nest a copy that list_images (rglob) reads twice
+  [ -d "${VAL:-.carry/select}" ] && rm -rf "$stage/select" && cp -r "${VAL:-.carry/select}" "$stage/select"
+  [ -d "${HELDOUT:-.carry/heldout}" ] && rm -rf "$stage/heldout" && cp -r "${HELDOUT:-.carry/heldout}" "$stage/heldout"
   for d in "$stage"/pack/*/; do echo "staged $(find "$d" -type f | wc -l) files in $d"; done
   du -sh "$stage/pack"
   ;;
@@ -56,22 +66,22 @@ start)
   source scripts/gpu_env.sh
   cd /tmp
   rm -rf "$run"
-  : >/tmp/run.txt  # exists before `wait` reads it
+  : >"$run.txt"  # exists before `wait` reads it
   setsid nohup torchrun --standalone --nproc_per_node "$(gpus)" -m dicodec.codec.training.train --config "$config" \
     --data "$stage/pack" --out "$run" --schedule-minutes "$schedule" --max-minutes "${MINUTES:-$schedule}" \
     --init "$stage/init.safetensors" --val-data "$stage/select" ${EXTRA:-} \
-    >/tmp/run.txt 2>&1 </dev/null &
+    >"$run.txt" 2>&1 </dev/null &
   sleep 5  # past setsid: a call that ends now no longer takes the run with it
-  echo "started $config (pid $!), cosine over $schedule minutes"
+  echo "started $config in $run on GPU(s) ${GPUS:-all} (pid $!), cosine over $schedule minutes"
   ;;
 wait)
   deadline=$((SECONDS + ${2:?wait needs seconds}))
   shown=0
   while [ $SECONDS -lt $deadline ]; do
-    lines=$(wc -l </tmp/run.txt)
-    [ "$lines" -gt "$shown" ] && sed -n "$((shown + 1)),${lines}p" /tmp/run.txt | grep -E "step=[0-9]*00 |val|warm|resumed|process|rror" || true
+    lines=$(wc -l <"$run.txt")
+    [ "$lines" -gt "$shown" ] && sed -n "$((shown + 1)),${lines}p" "$run.txt" | grep -E "step=[0-9]*00 |val|warm|resumed|process|rror" || true
     shown=$lines
-    pgrep -f "dicodec.codec.training.train" >/dev/null || { echo "training ended"; break; }
+    pgrep -f -- "--out $run " >/dev/null || { echo "training in $run ended"; break; }
     sleep 10
   done
   [ -f "$run/val.jsonl" ] && tail -n 3 "$run/val.jsonl"
@@ -81,11 +91,21 @@ export)
   cd /tmp
   ckpt=$run/ckpt.pt
   [ -f "$run/best.pt" ] && ckpt=$run/best.pt
-  python3 -c "from dicodec.codec.training.train import export; print('$ckpt sha256', export('$ckpt', '/tmp/model.safetensors', '$name'))"
-  split -b 15000000 /tmp/model.safetensors "$OUT/$name.safetensors.part-"
-  cp "$run/log.jsonl" "$OUT/train_log.jsonl"
-  cp "$run/val.jsonl" "$OUT/val_log.jsonl" 2>/dev/null || true
-  python3 "$src/scripts/scale_probe.py" /tmp/model.safetensors "$stage/select" --quality 0 | tee "$OUT/scale_probe.txt"
+  python3 -c "from dicodec.codec.training.train import export; print('$ckpt sha256', export('$ckpt', '/tmp/$name.safetensors', '$name'))"
+  split -b 15000000 "/tmp/$name.safetensors" "$OUT/$name.safetensors.part-"
+  suffix=${RUN:+_$name}  # runs side by side keep their logs apart
+  cp "$run/log.jsonl" "$OUT/train_log$suffix.jsonl"
+  cp "$run/val.jsonl" "$OUT/val_log$suffix.jsonl" 2>/dev/null || true
+  python3 "$src/scripts/scale_probe.py" "/tmp/$name.safetensors" "$stage/select" --quality 0 | tee "$OUT/scale_probe$suffix.txt"
+  ;;
+judge)
+  SKIP_INSTALL=1 source scripts/gpu_env.sh
+  cd /tmp
+  photos=$stage/heldout
+  python3 "$src/scripts/transform_ceiling.py" "$photos" --model "/tmp/$name.safetensors" --device cuda \
+    --json "$OUT/ceiling_$name.json" | tail -n 2 | tee "$OUT/ceiling_$name.txt"
+  python3 "$src/scripts/rd_quick.py" "/tmp/$name.safetensors" "$photos" --device cuda \
+    --qualities 0,20,40,60,80,100 | tee "$OUT/rd_quick_$name.txt"
   ;;
 *)
   echo "unknown phase $phase" >&2

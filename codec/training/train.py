@@ -160,6 +160,18 @@ TRAIN_PRESETS: dict[str, TrainConfig] = {
                          mix="photo=0.85,graphics=0.15", detail_candidates=2, compile=True,
                          augment="dihedral,colour", checkpoint_minutes=1.5, scale_bound="toward",
                          w_scale_range=0.01, amp="bf16", channels_last=True),
+    # hp32h's recipe on the hp32r architecture (hp32d10 + DC-AE residual autoencoding, zero-gated): from
+    # hp32-v7 (--init) it starts as exactly hp32h does, so a run of equal minutes against hp32h measures
+    # the shortcuts alone (docs/training.md, "Residual autoencoding").
+    "hp32r": TrainConfig(preset="hp32r", crop=384, batch_size=32, lr=1.5e-4, warmup_steps=300,
+                         mix="photo=0.85,graphics=0.15", detail_candidates=2, compile=True,
+                         augment="dihedral,colour", checkpoint_minutes=1.5, scale_bound="toward",
+                         w_scale_range=0.01, amp="bf16", channels_last=True),
+    # the same on hp32rc: hp32r plus ConvNeXt blocks at 1/16 and 1/32.
+    "hp32rc": TrainConfig(preset="hp32rc", crop=384, batch_size=32, lr=1.5e-4, warmup_steps=300,
+                          mix="photo=0.85,graphics=0.15", detail_candidates=2, compile=True,
+                          augment="dihedral,colour", checkpoint_minutes=1.5, scale_bound="toward",
+                          w_scale_range=0.01, amp="bf16", channels_last=True),
 }  # fmt: skip
 
 
