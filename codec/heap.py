@@ -4,7 +4,7 @@ Why: glibc serves every allocation above its mmap threshold (32 MB at most) with
 gives it back to the kernel on ``free``. The synthesis of a 1080p image allocates and frees ~6.5 GB of
 such activations (one 160 x 544 x 960 float32 map is 334 MB), so the kernel page-faults in and zeroes
 every one of them again: 1.6 million page faults and ~3 s of system time per decode on the 2-core CPU,
-about a third of the decode's CPU time (docs/history.md, "CPU decode"). With ``mmap`` off and
+about a third of the decode's CPU time (docs/history.md, "CPU decode speed"). With ``mmap`` off and
 trimming raised, freed blocks stay in the heap and the next activation of the same size reuses them
 (the measured decode then takes no page faults after the first).
 

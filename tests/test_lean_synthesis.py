@@ -1,4 +1,4 @@
-"""The decode-time synthesis and the retained heap: the plain forward's pixels, bit for bit."""
+"""The decode-time synthesis: the plain forward's pixels, bit for bit."""
 
 from __future__ import annotations
 
@@ -39,32 +39,3 @@ def test_decode_pixels_unchanged_by_lean_synthesis_and_heap(tiny_model_name, mon
     monkeypatch.setattr(heap, "_GLIBC", None)
     plain = dicodec.decode(data, mode="fast", device="cpu")
     assert (fast == plain).all()
-
-
-class TestRetainedHeap:
-    def test_nests_and_restores(self):
-        calls = []
-        if heap.available():
-            mallopt, trim = heap._GLIBC
-            fake = (lambda p, v: calls.append((p, v)) or mallopt(p, v), lambda pad: calls.append("trim") or 1)
-        else:
-            fake = (lambda p, v: calls.append((p, v)) or 1, lambda pad: calls.append("trim") or 1)
-        original = heap._GLIBC
-        heap._GLIBC = fake
-        try:
-            with heap.retained_heap():
-                with heap.retained_heap():
-                    buffer = torch.ones(2**23)  # 32 MB: the heap, not mmap, while retained
-                    del buffer
-                assert calls.count("trim") == 0  # the inner exit restores nothing
-            with heap.retained_heap(enabled=False):
-                pass
-        finally:
-            heap._GLIBC = original
-        assert calls == [
-            (heap._M_TRIM_THRESHOLD, heap._RETAIN_TRIM_THRESHOLD),
-            (heap._M_MMAP_MAX, 0),
-            (heap._M_MMAP_MAX, heap._DEFAULT_MMAP_MAX),
-            (heap._M_TRIM_THRESHOLD, heap._DEFAULT_TRIM_THRESHOLD),
-            "trim",
-        ]
