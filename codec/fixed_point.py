@@ -55,12 +55,75 @@ def quantize_activation_exact(x: Tensor) -> Tensor:
     return torch.clamp(xi, -ACT_LIMIT, ACT_LIMIT)
 
 
-def _exact_conv(x_int: Tensor, w_int: Tensor, b_int: Tensor, padding: int) -> Tensor:
-    # cuDNN may pick Winograd/FFT algorithms whose intermediate values are not integers; the native
-    # im2col + GEMM path only ever adds integer products, which float64 holds exactly.
-    with torch.backends.cudnn.flags(enabled=False):
-        acc = F.conv2d(x_int, w_int, None, padding=padding)
-    return acc + b_int.view(1, -1, 1, 1)
+class ShiftedInput:
+    """A (B, C, h, w) fixed-point tensor zero-padded and flattened for :func:`exact_conv_`.
+
+    Why this layout: with the padded rows laid end to end, the input a kernel tap ``(i, j)`` reads
+    for every output pixel is one contiguous window of the flat array, starting at ``i * W + j``
+    (``W = w + 2p`` the padded width). A 'same' convolution is then ``k * k`` GEMMs on windows of
+    one array, with no im2col copy: the output is computed on the padded width too, and its ``2p``
+    extra columns are dropped (:meth:`crop`). One more zero row at the bottom keeps the last tap's
+    window inside the array.
+    """
+
+    def __init__(self, x_int: Tensor, kernel_size: int):
+        p = kernel_size // 2
+        self.kernel = kernel_size
+        self.height, self.width = x_int.shape[-2:]
+        self.row = self.width + 2 * p  # W: the padded width
+        self.length = self.height * self.row  # output positions, padded-width grid
+        self.flat = F.pad(x_int, (p, p, p, p + 1)).flatten(2)  # (B, C, (h + 2p + 1) * W)
+
+    def window(self, tap: int) -> Tensor:
+        """The (B, C, h * W) input window of tap ``tap`` (row-major over the k x k kernel)."""
+        start = (tap // self.kernel) * self.row + tap % self.kernel
+        return self.flat[..., start : start + self.length]
+
+    def crop(self, out: Tensor) -> Tensor:
+        """(B, R, h * W) on the padded grid -> (B, R, h, w) (a view)."""
+        return out.view(*out.shape[:2], self.height, self.row)[..., : self.width]
+
+
+def exact_conv_(acc: Tensor, taps: Tensor, x: ShiftedInput) -> Tensor:
+    """In place: ``acc += conv(x, taps)``, for float64 fixed-point integers on the padded grid.
+
+    Args:
+        acc: (B, R, h * W) accumulator, e.g. the bias broadcast (:func:`exact_conv`).
+        taps: (k * k, R, C) weights, one (R, C) matrix per kernel tap.
+        x: the input, C channels.
+
+    Why GEMMs are exact: every product and every partial sum, in whatever order and blocking the
+    BLAS picks, is an integer below 2**53 in magnitude (the ``MAX_FAN_IN`` bound; the same holds for
+    any subset of the terms), so float64 holds it exactly and the result is the same on any device
+    and thread count. What must be avoided are algorithms whose intermediate values are not integers
+    (cuDNN's Winograd and FFT convolutions); a GEMM has none. The grouping into taps and input blocks
+    (:mod:`~dicodec.codec.slice_context`) is free for the same reason.
+    """
+    for tap in range(taps.shape[0]):
+        window = x.window(tap)
+        if acc.shape[0] == 1:  # one image: 2-D GEMMs, accumulated by the BLAS itself
+            acc[0].addmm_(taps[tap], window[0])
+        else:
+            acc.baddbmm_(taps[tap].expand(acc.shape[0], *taps.shape[1:]), window)
+    return acc
+
+
+def exact_conv(x: ShiftedInput, taps: Tensor, bias: Tensor) -> Tensor:
+    """``bias + conv(x, taps)`` as a new (B, R, h * W) accumulator on the padded grid."""
+    acc = bias.view(1, -1, 1).expand(x.flat.shape[0], -1, x.length).clone()
+    return exact_conv_(acc, taps, x)
+
+
+def requantize_(acc: Tensor, activation: bool) -> Tensor:
+    """In place: exact leaky ReLU (optional), rescale by ``2**-WEIGHT_BITS``, round half up, clamp.
+
+    ``acc`` holds values ``* 2**(ACT_BITS + WEIGHT_BITS)``; the result is fixed point with ACT_BITS.
+    Multiplying by a power of two and adding 1/2 are exact on these values, so the in-place chain
+    gives the same numbers as any other evaluation order.
+    """
+    if activation:
+        F.leaky_relu_(acc, LEAKY_SLOPE)
+    return acc.mul_(float(2**-WEIGHT_BITS)).add_(0.5).floor_().clamp_(-ACT_LIMIT, ACT_LIMIT)
 
 
 class ExactConv2d(nn.Module):
@@ -111,11 +174,15 @@ class ExactConv2d(nn.Module):
             self.conv.weight.copy_(w / 2**WEIGHT_BITS)
             self.conv.bias.copy_((self.bias_int.double() / 2 ** (ACT_BITS + WEIGHT_BITS)).float())
 
-    def _float64_weights(self, device: torch.device) -> tuple[Tensor, Tensor]:
-        # Cached (not a buffer): the integer buffers stay the single source of truth in the state dict.
+    def float64_taps(self, device: torch.device) -> tuple[Tensor, Tensor]:
+        """The integer weights as float64 (k * k, out, in) tap matrices and the bias, on ``device``.
+
+        Cached (not a buffer): the integer buffers stay the single source of truth in the state dict.
+        """
         key = (self.weight_int.data_ptr(), self.bias_int.data_ptr(), str(device))
         if getattr(self, "_cache_key", None) != key:
-            self._cache = (self.weight_int.to(device, torch.float64), self.bias_int.to(device, torch.float64))
+            taps = self.weight_int.to(device, torch.float64).permute(2, 3, 0, 1).flatten(0, 1)
+            self._cache = (taps.contiguous(), self.bias_int.to(device, torch.float64))
             self._cache_key = key
         return self._cache
 
@@ -123,12 +190,9 @@ class ExactConv2d(nn.Module):
         """Exact path on float64 fixed-point integers; returns fixed-point integers (ACT_BITS)."""
         if not self.frozen:
             raise RuntimeError("ExactConv2d.freeze() (codec.update()) must run before exact inference")
-        w, b = self._float64_weights(x_int.device)
-        acc = _exact_conv(x_int, w, b, self.conv.padding[0])  # value * 2**(ACT+WEIGHT)
-        if self.activation:
-            acc = torch.where(acc < 0, acc * LEAKY_SLOPE, acc)
-        out = torch.floor(acc * float(2**-WEIGHT_BITS) + 0.5)
-        return torch.clamp(out, -ACT_LIMIT, ACT_LIMIT)
+        taps, bias = self.float64_taps(x_int.device)
+        x = ShiftedInput(x_int, self.conv.kernel_size[0])
+        return x.crop(requantize_(exact_conv(x, taps, bias), self.activation))  # acc: value * 2**(ACT+WEIGHT)
 
 
 class PixelShuffleUp(nn.Module):

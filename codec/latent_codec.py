@@ -39,6 +39,7 @@ from dicodec.codec.fixed_point import (
     quantize_activation_exact,
     ste_round,
 )
+from dicodec.codec.slice_context import SliceContext
 from dicodec.codec.timing import section
 
 with warnings.catch_warnings():
@@ -276,9 +277,21 @@ class LatentCodec(nn.Module):
         return self.entropy_bottleneck._get_medians().detach().to(device).float().view(1, -1, 1, 1)
 
     def _slice_params(self, i: int, hyper_int: Tensor, y_hat_ints: list[Tensor]) -> tuple[Tensor, Tensor]:
+        """Slice ``i``'s mean and scale index from the concatenated context, as the networks define it.
+
+        Image coding evaluates the same integers incrementally (:meth:`_slice_context`); this direct
+        form is the definition the tests hold that to, and what the video codec's context reads.
+        """
         params = self.slice_nets[i].forward_exact(torch.cat([hyper_int, *y_hat_ints], 1))
+        return self._split_params(params)
+
+    @staticmethod
+    def _split_params(params: Tensor) -> tuple[Tensor, Tensor]:
         mean_int, log_scale_int = params.chunk(2, 1)
         return mean_int, scale_index_exact(log_scale_int)
+
+    def _slice_context(self, hyper_int: Tensor) -> SliceContext:
+        return SliceContext(self.slice_nets, hyper_int, self.slice_channels)
 
     def _z_symbols(self, y: Tensor) -> Tensor:
         """Hyper-latent symbols of ``y``: bounded like y's, so every coder can code them (3.x escapes
@@ -297,13 +310,15 @@ class LatentCodec(nn.Module):
         The one copy of the encoder's integer arithmetic: :meth:`compress` codes its output,
         :meth:`simulate_coding` returns it without a coder, so the two cannot drift apart.
         """
-        y_hat_ints: list[Tensor] = []
+        with section("exact_params"):
+            context = self._slice_context(hyper_int)
         for i, y_i in enumerate(y.chunk(self.num_slices, 1)):
             with section("exact_params"):
-                mean_int, index = self._slice_params(i, hyper_int, y_hat_ints)
+                mean_int, index = self._split_params(context.params(i))
                 symbols = torch.round(y_i.double() - mean_int / _ONE).clamp(-SYMBOL_LIMIT, SYMBOL_LIMIT)
             yield symbols, mean_int, index
-            y_hat_ints.append(self._next_context(symbols, mean_int))
+            with section("exact_params"):
+                context.add(i, self._next_context(symbols, mean_int))
 
     def _encode_z(self, z_symbols: Tensor, coder: ModuleType) -> bytes:
         """The z string: one table per channel of the factorized prior."""
@@ -395,12 +410,11 @@ class LatentCodec(nn.Module):
         _, y_tables = self._coding_tables()
         z_symbols = self._decode_z(strings[0], (h, w), device, coder)
         with section("exact_params"):
-            hyper_int = self._hyper_int(z_symbols, (h, w))
-        y_hat_ints: list[Tensor] = []
+            context = self._slice_context(self._hyper_int(z_symbols, (h, w)))
         out, indexes = [], []
         for i in range(self.num_slices):
             with section("exact_params"):
-                mean_int, index = self._slice_params(i, hyper_int, y_hat_ints)
+                mean_int, index = self._split_params(context.params(i))
                 if with_scale_index:
                     indexes.append(index)
                 index = index.cpu().numpy()
@@ -411,6 +425,7 @@ class LatentCodec(nn.Module):
                 raise ValueError("latent symbol out of range")
             symbols = torch.from_numpy(values).to(device, torch.float64)
             out.append(symbols + mean_int / _ONE)
-            y_hat_ints.append(self._next_context(symbols, mean_int))
+            with section("exact_params"):
+                context.add(i, self._next_context(symbols, mean_int))
         y_hat = torch.cat(out, 1).float()
         return (y_hat, torch.cat(indexes, 1)) if with_scale_index else y_hat

@@ -303,20 +303,25 @@ class Codec:
         prefetch: int | None,
         code: Callable[[Any], Any],
     ) -> Iterator[Result]:
+        from dicodec.codec import heap
         from dicodec.readahead import read_ahead  # threads: imported when a batch runs
 
         loaded = read_ahead(items, load, workers=workers, depth=prefetch, catch=ITEM_ERRORS)
-        for index, item, value, error in loaded:
-            if error is not None:
-                yield Result(item, index, error=error)  # type: ignore[arg-type]
-                continue
-            start = time.perf_counter()
-            try:
-                out = code(value)
-            except DicodecError as exc:
-                yield Result(item, index, error=exc, seconds=time.perf_counter() - start)
-            else:
-                yield Result(item, index, value=out, seconds=time.perf_counter() - start)
+        # One retained heap for the whole batch (until the iterator is exhausted or closed): each image
+        # reuses the pages the previous one freed, where a heap trimmed after every image page-faults
+        # its activations in again (~1 s of system time per 1080p image on 2 cores, codec/heap.py).
+        with heap.retained_heap(enabled=self.device.type == "cpu"):
+            for index, item, value, error in loaded:
+                if error is not None:
+                    yield Result(item, index, error=error)  # type: ignore[arg-type]
+                    continue
+                start = time.perf_counter()
+                try:
+                    out = code(value)
+                except DicodecError as exc:
+                    yield Result(item, index, error=exc, seconds=time.perf_counter() - start)
+                else:
+                    yield Result(item, index, value=out, seconds=time.perf_counter() - start)
 
 
 __all__ = ["Codec", "Result", "ITEM_ERRORS"]

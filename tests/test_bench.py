@@ -34,6 +34,15 @@ def test_fast_row_has_phases(bench, tiny_model_name):
     assert "fast" in bench.format_row(row)
 
 
+def test_cpu_row_has_cpu_time_and_goal(bench, tiny_model_name):
+    row = bench.run_case("cpu", 128, 96, 50, 1, tiny_model_name)
+    usage = row["decode_cpu"]
+    assert usage["user_s"] >= 0 and usage["sys_s"] >= 0 and usage["page_faults"] >= 0
+    line = bench.format_row(row, goal_ms=1e9)
+    assert "q50" in line and "decode cpu user" in line and line.endswith("goal 1000000000 ms: met")
+    assert bench.format_row(row, goal_ms=0).endswith("missed")
+
+
 def test_generative_row_times_the_dit(bench, tiny_model_name):
     row = bench.run_case("cpu", 128, 96, 50, 1, tiny_model_name, mode="generative", untrained="dit-ic-tiny")
     assert row["decoder"] == "untrained dit-ic-tiny (timing only)"
