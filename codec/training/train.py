@@ -154,25 +154,17 @@ TRAIN_PRESETS: dict[str, TrainConfig] = {
                          mix="photo=0.85,graphics=0.15", detail_candidates=2, compile=True,
                          augment="dihedral,colour", checkpoint_minutes=1.5, scale_bound="toward",
                          w_scale_range=0.01, amp="bf16", channels_last=True),
-    # hp32g on the hp32d10 ladder (two more levels above hp32d's quality 100; --init hp32-v7 keeps levels
-    # 0-7 as they were): the rate range up to >= 1 bpp and the transform ceiling (docs/training.md).
-    "hp32h": TrainConfig(preset="hp32d10", crop=384, batch_size=32, lr=1.5e-4, warmup_steps=300,
-                         mix="photo=0.85,graphics=0.15", detail_candidates=2, compile=True,
-                         augment="dihedral,colour", checkpoint_minutes=1.5, scale_bound="toward",
-                         w_scale_range=0.01, amp="bf16", channels_last=True),
-    # hp32h's recipe on the hp32r architecture (hp32d10 + DC-AE residual autoencoding, zero-gated): from
-    # hp32-v7 (--init) it starts as exactly hp32h does, so a run of equal minutes against hp32h measures
-    # the shortcuts alone (docs/training.md, "Residual autoencoding").
-    "hp32r": TrainConfig(preset="hp32r", crop=384, batch_size=32, lr=1.5e-4, warmup_steps=300,
-                         mix="photo=0.85,graphics=0.15", detail_candidates=2, compile=True,
-                         augment="dihedral,colour", checkpoint_minutes=1.5, scale_bound="toward",
-                         w_scale_range=0.01, amp="bf16", channels_last=True),
-    # the same on hp32rc: hp32r plus ConvNeXt blocks at 1/16 and 1/32.
-    "hp32rc": TrainConfig(preset="hp32rc", crop=384, batch_size=32, lr=1.5e-4, warmup_steps=300,
-                          mix="photo=0.85,graphics=0.15", detail_candidates=2, compile=True,
-                          augment="dihedral,colour", checkpoint_minutes=1.5, scale_bound="toward",
-                          w_scale_range=0.01, amp="bf16", channels_last=True),
 }  # fmt: skip
+# hp32g's recipe on other architectures, so that runs of equal minutes compare the networks alone:
+# hp32h on the hp32d10 ladder (two more levels above hp32d's quality 100; --init hp32-v7 keeps levels
+# 0-7 as they were): the rate range up to >= 1 bpp and the transform ceiling (docs/training.md);
+# hp32r on hp32d10 + DC-AE residual autoencoding (zero-gated: from hp32-v7 it starts as exactly hp32h
+# does) and hp32rc on hp32r plus ConvNeXt blocks at 1/16 and 1/32 (docs/training.md, "Residual
+# autoencoding").
+TRAIN_PRESETS |= {
+    name: replace(TRAIN_PRESETS["hp32g"], preset=architecture)
+    for name, architecture in (("hp32h", "hp32d10"), ("hp32r", "hp32r"), ("hp32rc", "hp32rc"))
+}
 
 
 def rd_loss(model: ImageCodec, out: dict, x: torch.Tensor, level: torch.Tensor, cfg: TrainConfig) -> dict:
