@@ -106,8 +106,8 @@ class TrainConfig:
     # rank); the non-finite guard skips a step on the device (a few small kernels, no host sync).
     sync_every: int = option(1, "Agree on the clock (stop, lr) every N steps.")
     guard_nonfinite: bool = option(True, "Skip steps whose gradients are not finite.")
-    # Checkpoint selection: at every checkpoint the EMA weights are scored on centre crops of these
-    # images (neither trained on nor reported; see validation_loss) and the best is kept as best.pt.
+    # Checkpoint selection: at every checkpoint the EMA weights are scored on these whole images at
+    # their coded rate (neither trained on nor reported; see validation_loss); the best is kept as best.pt.
     val_data: str = option(
         "", "Images (never trained on) to score each checkpoint on; the best is kept as OUT/best.pt.",
         path="exists",
@@ -149,7 +149,7 @@ TRAIN_PRESETS: dict[str, TrainConfig] = {
                          augment="dihedral,colour", checkpoint_minutes=1.5, scale_bound="toward",
                          w_scale_range=0.01),
     # hp32f on the four-times-larger photo pack (archived-photos, docs/data.md) at bf16 autocast with
-    # NHWC weights and crops: the same step at ~2.6x the crops/s on an H200 (docs/training.md).
+    # NHWC weights and crops: the same step at ~2.1x the crops/s on an H200 (272 -> 580, docs/training.md).
     "hp32g": TrainConfig(preset="hp32d", crop=384, batch_size=32, lr=1.5e-4, warmup_steps=300,
                          mix="photo=0.85,graphics=0.15", detail_candidates=2, compile=True,
                          augment="dihedral,colour", checkpoint_minutes=1.5, scale_bound="toward",
