@@ -100,7 +100,15 @@ def encode_video_file(
 
 
 def decode_video_file(
-    src: str, output: str | None, *, device: str, max_pixels: int, offline: bool, force: bool, quiet: bool
+    src: str,
+    output: str | None,
+    *,
+    mode: str,
+    device: str,
+    max_pixels: int,
+    offline: bool,
+    force: bool,
+    quiet: bool,
 ) -> None:
     out = output or os.fspath(Path(src).with_suffix(".y4m"))
     kind = output_kind(out)
@@ -115,7 +123,7 @@ def decode_video_file(
     progress = _Progress(info["frames"] or 0, quiet, "decoding")
     extra = {"offline": True} if offline else {}
     with about(src):
-        frames = api.decode_video(data, device=device, max_pixels=max_pixels or None, **extra)
+        frames = api.decode_video(data, mode=mode, device=device, max_pixels=max_pixels or None, **extra)
     with about(src), progress, atomic_path(out, force=force, folder=kind == "png") as tmp:
         sink = VideoSink(tmp, kind, info["width"], info["height"], Fraction(info["fps_rational"]))
         try:
@@ -201,8 +209,8 @@ def install(encode: click.Command, decode: click.Command, info: click.Command) -
         if len(inputs) != 1 or not is_dicv_file(inputs[0]):
             return False
         decode_video_file(
-            inputs[0], kw["output"], device=kw["device"], max_pixels=kw["max_pixels"], offline=kw["offline"],
-            force=kw["force"], quiet=kw["quiet"],
+            inputs[0], kw["output"], mode=kw["mode"], device=kw["device"], max_pixels=kw["max_pixels"],
+            offline=kw["offline"], force=kw["force"], quiet=kw["quiet"],
         )  # fmt: skip
         return True
 

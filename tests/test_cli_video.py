@@ -123,6 +123,16 @@ class TestBadInputs:
             assert "Traceback" not in r.output
         assert sorted(p.name for p in tmp_path.iterdir()) == ["c.dicv", "clip.y4m"]  # nothing partial
 
+    def test_generative_mode_is_refused_before_any_output(self, y4m, tmp_path, tiny_model_name) -> None:
+        src, _ = y4m
+        clip = tmp_path / "c.dicv"
+        run("encode", str(src), "-o", str(clip), "--model", tiny_model_name, "--device", "cpu", "--quiet")
+        r = run("decode", str(clip), "-o", str(tmp_path / "back.y4m"), "--mode", "generative")
+        assert r.exit_code == 1 and message_lines(r.output) == [
+            f"error: {clip}: there is no generative (DiT) decoder for video yet: use mode='fast'"
+        ], r.output
+        assert not (tmp_path / "back.y4m").exists()
+
     def test_zero_frames_and_corrupt_and_vfr_clips(self, tmp_path, tiny_model_name) -> None:
         empty = tmp_path / "empty.y4m"
         empty.write_bytes(b"YUV4MPEG2 W16 H16 F25:1 Ip A1:1 C444\n")
