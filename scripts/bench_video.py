@@ -26,22 +26,19 @@ import numpy as np
 import torch
 
 import dicodec
-from dicodec.codec.training.video_data import CameraMotion, render_clip
-from dicodec.images import read_image
+from dicodec.codec.training.video_data import CameraMotion, read_photo, render_clip_uint8
 
 SAMPLE = "dicodec/samples/coffee.png"
 
 
 def clip_frames(width: int, height: int, frames: int) -> np.ndarray:
     """``frames`` uint8 frames of ``height`` x ``width``: a camera path over the sample, resized."""
-    photo = torch.from_numpy(read_image(SAMPLE, alpha="drop", bit_depth="reduce")).permute(2, 0, 1) / 255.0
-    side = max(width, height)
-    photo = torch.nn.functional.interpolate(photo[None].float(), scale_factor=2 * side / min(photo.shape[1:]),
+    photo, side = read_photo(SAMPLE), max(width, height)
+    photo = torch.nn.functional.interpolate(photo[None], scale_factor=2 * side / min(photo.shape[1:]),
                                             mode="bilinear", antialias=True)[0].clamp(0, 1)  # fmt: skip
-    square = render_clip(photo, frames, side, torch.Generator().manual_seed(0), CameraMotion(pan_px=2.0))
+    square = render_clip_uint8(photo, frames, side, motion=CameraMotion(pan_px=2.0))
     top, left = (side - height) // 2, (side - width) // 2
-    cropped = square[:, :, top : top + height, left : left + width]
-    return (cropped.permute(0, 2, 3, 1).numpy() * 255 + 0.5).astype(np.uint8)
+    return square[:, top : top + height, left : left + width]
 
 
 def timed(fn, *args, **kwargs) -> tuple[float, object]:

@@ -22,9 +22,8 @@ import numpy as np
 import torch
 
 import dicodec
-from dicodec.codec.training.video_data import CameraMotion, render_clip
+from dicodec.codec.training.video_data import CameraMotion, read_photo, render_clip_uint8
 from dicodec.codec.video import clip
-from dicodec.images import read_image
 
 
 def main() -> int:
@@ -38,10 +37,7 @@ def main() -> int:
     qualities = [int(q) for q in args.qualities.split(",")]
     cases = identical = same_pixels = 0
     for path in args.photos:
-        photo = torch.from_numpy(read_image(path, alpha="drop", bit_depth="reduce")).permute(2, 0, 1) / 255.0
-        rendered = render_clip(photo.float(), args.frames, args.size, torch.Generator().manual_seed(0),
-                               CameraMotion(pan_px=2.0))  # fmt: skip
-        frames = (rendered.permute(0, 2, 3, 1).numpy() * 255 + 0.5).astype(np.uint8)
+        frames = render_clip_uint8(read_photo(path), args.frames, args.size, motion=CameraMotion(pan_px=2.0))
         for q in qualities:
             for enc, dec in (("cuda", "cpu"), ("cpu", "cuda")):
                 data = dicodec.encode_video(frames, quality=q, gop=args.gop, fps=25, device=enc)

@@ -25,10 +25,9 @@ from fractions import Fraction
 import numpy as np
 import torch
 
-from dicodec.codec.training.video_data import CameraMotion, render_clip
+from dicodec.codec.training.video_data import CameraMotion, read_photo, render_clip_uint8
 from dicodec.codec.video import clip
 from dicodec.eval.metrics import psnr_rgb
-from dicodec.images import read_image
 
 
 def code(frames: np.ndarray, quality: int, gop: int, inter: str) -> dict:
@@ -62,10 +61,8 @@ def main() -> None:
     args = parser.parse_args()
     rows = []
     for path in args.photos:
-        photo = torch.from_numpy(read_image(path, alpha="drop", bit_depth="reduce")).permute(2, 0, 1) / 255.0
-        g = torch.Generator().manual_seed(args.seed)
-        rendered = render_clip(photo.float(), args.frames, args.size, g, CameraMotion(pan_px=args.pan))
-        frames = (rendered.permute(0, 2, 3, 1).numpy() * 255 + 0.5).astype(np.uint8)
+        motion = CameraMotion(pan_px=args.pan)
+        frames = render_clip_uint8(read_photo(path), args.frames, args.size, args.seed, motion)
         for q in args.quality:
             for name, gop, inter in (("intra only", 1, "cheaper"), ("inter always", args.frames, "always"),
                                      ("encode_video", args.frames, "cheaper")):  # fmt: skip

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from conftest import sample_crop
+from conftest import SAMPLE, sample_crop
 from PIL import Image
 
-from dicodec.codec.training.video_data import CameraMotion, render_clip
+from dicodec.codec.training.video_data import CameraMotion, read_photo, render_clip, render_clip_uint8
 from dicodec.codec.training.video_train import VideoTrainConfig, main
 from dicodec.codec.video import models
 
@@ -28,6 +28,15 @@ class TestRenderClip:
         steps = (a[1:] - a[:-1]).abs().mean(dim=(1, 2, 3))
         assert steps.max() < 0.08 and steps.min() > 0  # moving, by small steps
         assert 0 <= float(a.min()) and float(a.max()) <= 1
+
+    def test_uint8_frames_are_the_rounded_clip_of_the_read_photo(self) -> None:
+        photo = read_photo(str(SAMPLE))
+        assert photo.shape == (3, 400, 600) and photo.dtype == torch.float32 and float(photo.max()) <= 1
+        frames = render_clip_uint8(photo, 3, 64, seed=5)
+        clip = render_clip(photo, 3, 64, torch.Generator().manual_seed(5))
+        assert frames.shape == (3, 64, 64, 3) and frames.dtype == np.uint8
+        error = np.abs(frames.astype(np.float32) / 255 - clip.permute(0, 2, 3, 1).numpy())
+        assert error.max() <= 0.5 / 255 + 1e-6  # rounded to the nearest level
 
 
 def test_training_smoke_run_writes_a_usable_inter_model(tmp_path) -> None:

@@ -16,9 +16,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from dicodec.images import read_image
 
 
 @dataclass(frozen=True)
@@ -82,4 +85,19 @@ def render_clip(
     return (clip * gain.view(-1, 1, 1, 1)).clamp(0, 1)
 
 
-__all__ = ["CameraMotion", "render_clip"]
+def read_photo(path: str) -> Tensor:
+    """A photo file as a float (3, H, W) tensor in [0, 1], as :func:`render_clip` takes it."""
+    return (
+        torch.from_numpy(read_image(path, alpha="drop", bit_depth="reduce")).permute(2, 0, 1).float() / 255.0
+    )
+
+
+def render_clip_uint8(
+    photo: Tensor, frames: int, size: int, seed: int = 0, motion: CameraMotion = CameraMotion()
+) -> np.ndarray:
+    """:func:`render_clip` from seed ``seed`` as the uint8 (frames, size, size, 3) frames a codec takes."""
+    clip = render_clip(photo, frames, size, torch.Generator().manual_seed(seed), motion)
+    return (clip.permute(0, 2, 3, 1).numpy() * 255 + 0.5).astype(np.uint8)
+
+
+__all__ = ["CameraMotion", "read_photo", "render_clip", "render_clip_uint8"]
