@@ -71,8 +71,14 @@ start)
     --data "$stage/pack" --out "$run" --schedule-minutes "$schedule" --max-minutes "${MINUTES:-$schedule}" \
     --init "$stage/init.safetensors" --val-data "$stage/select" ${EXTRA:-} \
     >"$run.txt" 2>&1 </dev/null &
+  pid=$!
   sleep 5  # past setsid: a call that ends now no longer takes the run with it
-  echo "started $config in $run on GPU(s) ${GPUS:-all} (pid $!), cosine over $schedule minutes"
+  if ! kill -0 "$pid" 2>/dev/null; then  # seen once right after an install in the same call
+    echo "training did not start (rerun start with SKIP_INSTALL=1):" >&2
+    tail -n 20 "$run.txt" >&2
+    exit 1
+  fi
+  echo "started $config in $run on GPU(s) ${GPUS:-all} (pid $pid), cosine over $schedule minutes"
   ;;
 wait)
   deadline=$((SECONDS + ${2:?wait needs seconds}))
@@ -84,7 +90,7 @@ wait)
     pgrep -f -- "--out $run " >/dev/null || { echo "training in $run ended"; break; }
     sleep 10
   done
-  [ -f "$run/val.jsonl" ] && tail -n 3 "$run/val.jsonl"
+  if [ -f "$run/val.jsonl" ]; then tail -n 3 "$run/val.jsonl"; fi
   ;;
 export)
   SKIP_INSTALL=1 source scripts/gpu_env.sh
