@@ -2,7 +2,8 @@
 
 :func:`install` wraps the three image commands of :mod:`dicodec.cli.main`: a single input that is a
 video (by content: :func:`dicodec.videofiles.is_video_file`) or a ``.dicv`` bitstream (by its magic)
-takes the video path here, anything else runs the image command unchanged. ``encode`` gains ``--gop``.
+takes the video path here, anything else runs the image command unchanged. ``encode`` gains ``--gop``,
+``encode`` and ``decode`` gain ``--inter-model`` (a contextual inter model's weights file or name).
 
 Outputs are all-or-nothing as for images: frames go to a temporary file or folder next to the output,
 which takes the output's name only when the last frame is written (:func:`dicodec.cli.atomic.atomic_path`).
@@ -72,7 +73,7 @@ class _Progress:
 
 def encode_video_file(
     src: str, output: str | None, *, quality: int, gop: int, model: str | None, device: str,
-    offline: bool, force: bool, quiet: bool,
+    offline: bool, force: bool, quiet: bool, inter_model: str | None = None,
 ) -> None:  # fmt: skip
     out = output or os.fspath(Path(src).with_suffix(".dicv"))
     check_output(out, force)
@@ -81,7 +82,9 @@ def encode_video_file(
     if source.has_audio and not quiet:
         click.echo(f"{src}: note: the audio track is dropped (dicodec codes the video only)", err=True)
     progress = _Progress(source.frame_count, quiet, "encoding")
-    extra = {"offline": True} if offline else {}
+    extra: dict[str, Any] = {"offline": True} if offline else {}
+    if inter_model:
+        extra["inter_model"] = _inter_model(inter_model)
     with about(src), progress, atomic_path(out, force=force) as tmp, open(tmp, "wb") as f:
         info = api.encode_video(
             source.frames(), quality, gop=gop, fps=source.fps, model=model, device=device, out=f,
@@ -109,8 +112,11 @@ def decode_video_file(
     offline: bool,
     force: bool,
     quiet: bool,
+    inter_model: str | None = None,
 ) -> None:
     out = output or os.fspath(Path(src).with_suffix(".y4m"))
+    if inter_model:
+        _inter_model(inter_model)  # registered, so the file's inter model name finds it
     kind = output_kind(out)
     if kind == "png":
         if Path(out).exists() and (not Path(out).is_dir() or any(Path(out).iterdir())) and not force:
@@ -170,14 +176,24 @@ def print_info(name: str, data: bytes, as_json: bool) -> None:
         click.echo(f"{key:<{width}}  {value}")
 
 
+def _inter_model(name_or_file: str) -> str:
+    """Register an inter model weights file (or take a registered name); one line if it is not one."""
+    from dicodec.codec.video import models
+
+    with about(name_or_file):
+        return models.resolve(name_or_file)
+
+
 def _wrap(command: click.Command, route: Callable[..., bool]) -> None:
     original = command.callback
 
     @functools.wraps(original)  # type: ignore[arg-type]
     def callback(**kwargs: Any) -> Any:
-        gop = kwargs.pop("gop", None)
-        if route(kwargs, gop):
+        video = {k: kwargs.pop(k) for k in ("gop", "inter_model") if k in kwargs}
+        if route(kwargs, video):
             return None
+        if video.get("inter_model"):
+            raise click.UsageError("--inter-model applies to video only")
         return original(**kwargs)  # type: ignore[misc]
 
     command.callback = callback
@@ -191,26 +207,35 @@ def install(encode: click.Command, decode: click.Command, info: click.Command) -
             help="Video: an intra frame (random access point) every N frames; 1: every frame intra.",
         )
     )  # fmt: skip
+    for command in (encode, decode):
+        command.params.append(
+            click.Option(
+                ["--inter-model"], default=None, metavar="FILE|NAME",
+                help="Video: a contextual inter model (weights file or registered name) for the inter "
+                "frames; default: the training-free temporal mean.",
+            )
+        )  # fmt: skip
     for command in (encode, decode, info):
         command.help = (command.help or "") + VIDEO_HELP
 
-    def encode_route(kw: dict, gop: int) -> bool:
+    def encode_route(kw: dict, video: dict) -> bool:
         inputs = kw["inputs"]
         if len(inputs) != 1 or is_stdio(inputs[0]) or not is_video_file(inputs[0]):
             return False
         encode_video_file(
-            inputs[0], kw["output"], quality=kw["quality"], gop=gop, model=kw["model"], device=kw["device"],
-            offline=kw["offline"], force=kw["force"], quiet=kw["quiet"],
+            inputs[0], kw["output"], quality=kw["quality"], gop=video["gop"], model=kw["model"],
+            device=kw["device"], offline=kw["offline"], force=kw["force"], quiet=kw["quiet"],
+            inter_model=video.get("inter_model"),
         )  # fmt: skip
         return True
 
-    def decode_route(kw: dict, _: Any) -> bool:
+    def decode_route(kw: dict, video: dict) -> bool:
         inputs = kw["inputs"]
         if len(inputs) != 1 or not is_dicv_file(inputs[0]):
             return False
         decode_video_file(
             inputs[0], kw["output"], mode=kw["mode"], device=kw["device"], max_pixels=kw["max_pixels"],
-            offline=kw["offline"], force=kw["force"], quiet=kw["quiet"],
+            offline=kw["offline"], force=kw["force"], quiet=kw["quiet"], inter_model=video.get("inter_model"),
         )  # fmt: skip
         return True
 

@@ -158,6 +158,12 @@ that PyAV has): {_VIDEO_DEFAULTS_HELP}.
     "--dicodec-model", default=None, help="dicodec registry model name (default: the default model)."
 )
 @click.option(
+    "--dicodec-inter-model",
+    default=None,
+    help="Video: code dicodec's inter frames with this contextual model (a weights file or registered "
+    "name; default: the training-free temporal mean).",
+)
+@click.option(
     "--jobs",
     "-j",
     type=click.IntRange(min=1),
@@ -183,6 +189,7 @@ def eval_command(
     patch_size: int,
     bd_method: str,
     dicodec_model: str | None,
+    dicodec_inter_model: str | None,
     jobs: int,
     no_progress: bool,
 ) -> int:
@@ -219,6 +226,7 @@ def eval_command(
         patch_size=patch_size,
         bd_method=bd_method,
         dicodec_model=dicodec_model,
+        dicodec_inter_model=dicodec_inter_model,
         jobs=jobs,
         progress=not no_progress,
     )

@@ -231,10 +231,13 @@ def available_encoders() -> dict[str, bool]:
     return {e: pyav_has_encoder(e) for names in ENCODER_CANDIDATES.values() for e in names}
 
 
-def make_video_codec(name: str, *, device: str = "auto", dicodec_model: str | None = None) -> VideoCodec:
-    """Build video codec ``name`` (x264, x265, av1, vp9, dicodec)."""
+def make_video_codec(
+    name: str, *, device: str = "auto", dicodec_model: str | None = None, inter_model: str | None = None
+) -> VideoCodec:
+    """Build video codec ``name`` (x264, x265, av1, vp9, dicodec); ``inter_model`` (dicodec only): a
+    contextual inter model's file or registered name."""
     if name == "dicodec":
-        return make_dicodec_video(dicodec_model, device)
+        return make_dicodec_video(dicodec_model, device, inter_model=inter_model)
     if name == "dicodec-intra":
         return make_dicodec_video(dicodec_model, device, gop=1)
     if name not in ENCODER_CANDIDATES:
@@ -258,7 +261,9 @@ def make_video_codec(name: str, *, device: str = "auto", dicodec_model: str | No
     )
 
 
-def make_dicodec_video(model: str | None = None, device: str = "auto", gop: int | None = None) -> VideoCodec:
+def make_dicodec_video(
+    model: str | None = None, device: str = "auto", gop: int | None = None, inter_model: str | None = None
+) -> VideoCodec:
     """dicodec video as a :class:`VideoCodec` (see the module docstring).
 
     With ``gop=1`` it is ``dicodec-intra``: every frame coded as an image in the same container, the
@@ -268,6 +273,11 @@ def make_dicodec_video(model: str | None = None, device: str = "auto", gop: int 
 
     name = "dicodec-intra" if gop == 1 else "dicodec"
     gop_kw = {} if gop is None else {"gop": gop}
+    if inter_model is not None:
+        from dicodec.codec.video import models
+
+        inter_model = models.resolve(inter_model)
+        gop_kw["inter_model"] = inter_model
 
     def check() -> str | None:
         if not (hasattr(dicodec, "encode_video") and hasattr(dicodec, "decode_video")):
@@ -297,7 +307,8 @@ def make_dicodec_video(model: str | None = None, device: str = "auto", gop: int 
     return VideoCodec(
         name=name,
         param="quality 0..100",
-        settings=f"model={model or 'default'}, device={device}, gop={gop or 'default'}",
+        settings=f"model={model or 'default'}, device={device}, gop={gop or 'default'}"
+        + (f", inter model {inter_model}" if inter_model else ""),
         library=lambda: f"dicodec {dicodec.__version__}",
         encode=encode,
         decode=decode,
@@ -349,7 +360,10 @@ def run_videos(paths: list[Path], cfg: EvalConfig, metrics: list[str]) -> dict[s
     device = resolve_device(cfg.device)
     metrics = [m for m in metrics if METRICS[m].scope in VIDEO_METRIC_SCOPES and not METRICS[m].needs_weights]
     codecs = [
-        make_video_codec(n, device=cfg.device, dicodec_model=cfg.dicodec_model) for n in cfg.video_codecs
+        make_video_codec(
+            n, device=cfg.device, dicodec_model=cfg.dicodec_model, inter_model=cfg.dicodec_inter_model
+        )
+        for n in cfg.video_codecs
     ]
     unavailable: dict[str, str] = {}
     for c in codecs:

@@ -8,7 +8,9 @@ Each clip is rendered by ``dicodec.codec.training.video_data.render_clip`` (a ca
 ``--pan`` pixels per frame with a slow zoom, rotation and exposure drift) from a photo, then coded
 three ways with the default image codec: every frame intra (``gop=1``); one intra frame and inter
 frames only (``inter="always"``); and as ``dicodec.encode_video`` does (``inter="cheaper"``: each
-inter frame coded both ways, the smaller kept).
+inter frame coded both ways, the smaller kept). ``--inter-model FILE`` (a contextual model written by
+``dicodec.codec.training.video_train``) adds the last two with that model in place of the
+training-free temporal mean.
 
 Example:
     python scripts/video_inter_gain.py data/pack/lxqt__appleflower.jpg --size 128 --frames 12 -q 20 50 80
@@ -26,15 +28,16 @@ import numpy as np
 import torch
 
 from dicodec.codec.training.video_data import CameraMotion, read_photo, render_clip_uint8
-from dicodec.codec.video import clip
+from dicodec.codec.video import clip, models
 from dicodec.eval.metrics import psnr_rgb
 
 
-def code(frames: np.ndarray, quality: int, gop: int, inter: str) -> dict:
+def code(frames: np.ndarray, quality: int, gop: int, inter: str, inter_model: str | None = None) -> dict:
     out, kinds, start = io.BytesIO(), [], time.perf_counter()
     cpu = torch.device("cpu")
     clip.encode_clip(
         iter(frames), out, quality=quality, gop=gop, fps=Fraction(25), device=cpu, inter=inter,
+        inter_model=inter_model,
         on_frame=lambda i, kind, n: kinds.append(kind),
     )  # fmt: skip
     seconds = time.perf_counter() - start
@@ -58,17 +61,23 @@ def main() -> None:
     parser.add_argument("-q", "--quality", type=int, nargs="+", default=[50])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json-out", default=None)
+    parser.add_argument("--inter-model", default=None, help="a contextual inter model file to compare")
     args = parser.parse_args()
+    schemes = [("intra only", 1, "cheaper", None), ("inter always", args.frames, "always", None),
+               ("encode_video", args.frames, "cheaper", None)]  # fmt: skip
+    if args.inter_model:
+        name = models.register_file(args.inter_model)
+        schemes += [(f"{name} always", args.frames, "always", name), (name, args.frames, "cheaper", name)]
     rows = []
     for path in args.photos:
         motion = CameraMotion(pan_px=args.pan)
         frames = render_clip_uint8(read_photo(path), args.frames, args.size, args.seed, motion)
         for q in args.quality:
-            for name, gop, inter in (("intra only", 1, "cheaper"), ("inter always", args.frames, "always"),
-                                     ("encode_video", args.frames, "cheaper")):  # fmt: skip
-                row = {"photo": path, "quality": q, "scheme": name, **code(frames, q, gop, inter)}
+            for name, gop, inter, inter_model in schemes:
+                coded = code(frames, q, gop, inter, inter_model)
+                row = {"photo": path, "quality": q, "scheme": name, **coded}
                 rows.append(row)
-                print(f"{path.rsplit('/', 1)[-1]} q={q:3d} {name:13s} {row['bytes']:7d} B "
+                print(f"{path.rsplit('/', 1)[-1]} q={q:3d} {name:16s} {row['bytes']:7d} B "
                       f"{row['bpp']:.4f} bpp {row['psnr']:.2f} dB {row['frames']} {row['encode_s']:.1f} s",
                       flush=True)  # fmt: skip
     if args.json_out:

@@ -107,6 +107,52 @@ class TestRoundTrip:
         assert "audio track is dropped" in r.output and (tmp_path / "a.dicv").exists()
 
 
+class TestInterModel:
+    def test_inter_model_file_on_encode_and_decode(self, y4m, tmp_path, tiny_model_name) -> None:
+        import torch
+
+        from dicodec.codec.config import PRESETS
+        from dicodec.codec.video import models
+        from dicodec.codec.video.contextual import ContextualLatentCodec
+
+        torch.manual_seed(3)
+        model = ContextualLatentCodec(PRESETS["tiny"], context_hidden=8)
+        model.update()
+        weights = tmp_path / "ctx.safetensors"
+        models.save(model, weights, "ctx-cli-test", tiny_model_name)
+        src, frames = y4m
+        out = tmp_path / "c.dicv"
+        try:
+            r = run("encode", str(src), "-o", str(out), "--model", tiny_model_name, "--gop", "5",
+                    "--inter-model", str(weights), "--device", "cpu", "--quiet")  # fmt: skip
+            assert r.exit_code == 0, r.output
+            assert "ctx-cli-test" in run("info", str(out)).output
+            models.unregister("ctx-cli-test")  # a fresh process knows only what it is given
+            r = run("decode", str(out), "-o", str(tmp_path / "a.y4m"), "--device", "cpu")
+            assert r.exit_code == 1 and "not registered" in r.output and "Traceback" not in r.output
+            r = run("decode", str(out), "-o", str(tmp_path / "b.y4m"), "--inter-model", str(weights),
+                    "--device", "cpu")  # fmt: skip
+            assert r.exit_code == 0, r.output
+            assert np.stack(list(open_video(tmp_path / "b.y4m").frames())).shape == frames.shape
+        finally:
+            models.unregister("ctx-cli-test")
+
+    def test_bad_inter_model_file_and_image_input(self, y4m, tmp_path, tiny_model_name) -> None:
+        src, _ = y4m
+        junk = tmp_path / "junk.safetensors"
+        junk.write_bytes(b"not weights")
+        r = run("encode", str(src), "-o", str(tmp_path / "c.dicv"), "--model", tiny_model_name,
+                "--inter-model", str(junk), "--device", "cpu")  # fmt: skip
+        assert r.exit_code == 1 and len(message_lines(r.output)) == 1, r.output
+        assert "junk.safetensors" in r.output and not (tmp_path / "c.dicv").exists()
+        png = tmp_path / "x.png"
+        from PIL import Image
+
+        Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(png)
+        r = run("encode", str(png), "--model", tiny_model_name, "--inter-model", str(junk))
+        assert r.exit_code == 2 and "--inter-model applies to video only" in r.output
+
+
 class TestBadInputs:
     def test_corrupt_dicv(self, y4m, tmp_path, tiny_model_name) -> None:
         src, _ = y4m

@@ -219,6 +219,33 @@ def test_dicodec_intra_codes_every_frame_as_an_image(tiny_model_name):
     assert codec.decode(data, "dicodec-intra", clip).shape == rgb.shape
 
 
+def test_dicodec_video_with_an_inter_model_file(tiny_model_name, tmp_path):
+    import torch
+
+    import dicodec
+    from dicodec.codec.config import PRESETS
+    from dicodec.codec.video import models
+    from dicodec.codec.video.contextual import ContextualLatentCodec
+
+    torch.manual_seed(0)
+    model = ContextualLatentCodec(PRESETS["tiny"], context_hidden=8)
+    model.update()
+    weights = tmp_path / "ctx.safetensors"
+    models.save(model, weights, "ctx-eval-test", tiny_model_name)
+    rgb = np.random.default_rng(0).integers(0, 255, (3, 32, 40, 3)).astype(np.uint8)
+    clip = video.Clip("noise", Path("noise.y4m"), Fraction(25), [], rgb, "bt601", False, "rgb24")
+    try:
+        codec = video.make_video_codec(
+            "dicodec", device="cpu", dicodec_model=tiny_model_name, inter_model=str(weights)
+        )
+        assert "inter model ctx-eval-test" in codec.settings
+        data = codec.encode(clip, 50)
+        assert dicodec.inspect_video(data)["inter_model"] == "ctx-eval-test"
+        assert codec.decode(data, "dicodec-fast", clip).shape == rgb.shape
+    finally:
+        models.unregister("ctx-eval-test")
+
+
 def test_flicker_definition():
     rng = np.random.default_rng(0)
     src = rng.integers(0, 200, (4, 8, 8, 3)).astype(np.uint8)

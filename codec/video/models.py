@@ -103,6 +103,19 @@ def register_file(path: str | Path) -> str:
     return name
 
 
+def resolve(name_or_file: str | Path) -> str:
+    """The registered name of ``name_or_file``: a weights file is registered first (:func:`register_file`),
+    anything else is taken as a name (checked when it is used).
+
+    Raises:
+        ModelError: an existing file that is not an inter model.
+    """
+    path = Path(name_or_file)
+    if path.is_file():
+        return register_file(path)
+    return str(name_or_file)
+
+
 def get(name: str, device: torch.device, weights_hash: bytes | None = None) -> ContextualLatentCodec:
     """The registered inter model ``name`` on ``device``, checked against a file's weights hash.
 
