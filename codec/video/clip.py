@@ -103,6 +103,31 @@ class _Scheme:
         return to_uint8(x).cpu().numpy()
 
 
+@torch.no_grad()
+def simulate_group_coding(
+    codec: ImageCodec, y: Tensor, inter: ContextualLatentCodec | None = None
+) -> tuple[Tensor, Tensor]:
+    """The decoded latents of a batch of groups of pictures, and their coding scale indexes, with no coder.
+
+    ``y`` (B, T, M, h, w) holds gain-scaled analysis latents; frame 0 of each group is coded intra and
+    frames 1.. inter against the previous decoded latent with ``inter`` (default: the training-free
+    temporal mean), as :func:`encode_clip` does with ``inter="always"``. The integer arithmetic is the
+    encoder's own (``simulate_coding`` of the latent codec and of the inter scheme), so the latents
+    are the ones :func:`decode_latents` gives for such a clip (tested); only the float hyper-analysis
+    may differ by rounding in a batch. Returns ``y_hat`` (float32) and the scale-table index of every
+    element (``coding_scales`` turns it into scales), both (B, T, M, h, w). For training on what the
+    video decoder sees (``dicodec.codec.training.video_refine_train``).
+    """
+    scheme = inter if inter is not None else TemporalMeanInter(codec.latent_codec)
+    y_hat, index = codec.latent_codec.simulate_coding(y[:, 0].contiguous())
+    latents, indexes = [clamp_latent(y_hat)], [index]
+    for t in range(1, y.shape[1]):
+        y_hat, index = scheme.simulate_coding(y[:, t].contiguous(), latents[-1])
+        latents.append(y_hat)
+        indexes.append(index)
+    return torch.stack(latents, 1), torch.stack(indexes, 1)
+
+
 def encode_clip(
     frames: Iterable[object],
     out: BinaryIO,

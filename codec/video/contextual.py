@@ -163,24 +163,41 @@ class ContextualLatentCodec(LatentCodec):
         out = y_int + self.synthesis.forward_exact(torch.cat([y_int, ctx_int], 1))
         return (torch.clamp(out, -ACT_LIMIT, ACT_LIMIT) / _ONE).float()
 
+    def _encode(self, y: Tensor, ctx: Tensor) -> tuple[Tensor, list[tuple[Tensor, Tensor]], Tensor]:
+        """The one copy of the inter encoder's arithmetic: z symbols, ``(symbols, scale index)`` of each
+        slice, and the decoded latent. :meth:`compress` codes it, :meth:`simulate_coding` returns it."""
+        ctx_int, feat_int = self._context(ctx, tuple(y.shape))
+        y = y + self.analysis(torch.cat([y, ctx], 1))
+        z_symbols = self._z_symbols(torch.cat([y, ctx], 1))
+        hyper_int = self._hyper_int(z_symbols, y.shape[-2:])
+        slices: list[tuple[Tensor, Tensor]] = []
+        y_hat_ints: list[Tensor] = []
+        for i, y_i in enumerate(y.chunk(self.num_slices, 1)):
+            mean_int, index = self._params(i, hyper_int, feat_int, ctx_int, y_hat_ints)
+            symbols = torch.round(y_i.double() - mean_int / _ONE).clamp(-SYMBOL_LIMIT, SYMBOL_LIMIT)
+            slices.append((symbols, index))
+            y_hat_ints.append(self._next_context(symbols, mean_int))
+        return z_symbols, slices, self._finish(y_hat_ints, ctx_int)
+
     @torch.no_grad()
     def compress(  # type: ignore[override]
         self, y: Tensor, ctx: Tensor, coder: ModuleType = grouped_ans
     ) -> tuple[list[bytes], Tensor]:
         """Code one latent (1, M, h, w) given its context; returns the strings and the decoded latent."""
         _, y_tables = self._coding_tables()
-        ctx_int, feat_int = self._context(ctx, tuple(y.shape))
-        y = y + self.analysis(torch.cat([y, ctx], 1))
-        z_symbols = self._z_symbols(torch.cat([y, ctx], 1))
+        z_symbols, slices, y_hat = self._encode(y, ctx)
         strings = [self._encode_z(z_symbols, coder)]
-        hyper_int = self._hyper_int(z_symbols, y.shape[-2:])
-        y_hat_ints: list[Tensor] = []
-        for i, y_i in enumerate(y.chunk(self.num_slices, 1)):
-            mean_int, index = self._params(i, hyper_int, feat_int, ctx_int, y_hat_ints)
-            symbols = torch.round(y_i.double() - mean_int / _ONE).clamp(-SYMBOL_LIMIT, SYMBOL_LIMIT)
+        for symbols, index in slices:
             strings.append(coder.encode(symbols.cpu().numpy(), index.cpu().numpy(), y_tables))
-            y_hat_ints.append(self._next_context(symbols, mean_int))
-        return strings, self._finish(y_hat_ints, ctx_int)
+        return strings, y_hat
+
+    @torch.no_grad()
+    def simulate_coding(self, y: Tensor, ctx: Tensor) -> tuple[Tensor, Tensor]:  # type: ignore[override]
+        """What :meth:`decompress` returns for :meth:`compress`'s strings, for a batch, without a coder:
+        ``y_hat`` and the scale-table index of every element (as
+        :meth:`LatentCodec.simulate_coding <dicodec.codec.latent_codec.LatentCodec.simulate_coding>`)."""
+        _, slices, y_hat = self._encode(y, ctx)
+        return y_hat, torch.cat([index for _, index in slices], 1)
 
     @torch.no_grad()
     def decompress(  # type: ignore[override]
@@ -246,20 +263,37 @@ class TemporalMeanInter:
     def _means(self, ctx: Tensor) -> tuple[Tensor, ...]:
         return quantize_activation_exact(ctx).chunk(self.latent_codec.num_slices, 1)
 
-    @torch.no_grad()
-    def compress(self, y: Tensor, ctx: Tensor, coder: ModuleType = grouped_ans) -> tuple[list[bytes], Tensor]:
+    def _encode(self, y: Tensor, ctx: Tensor) -> tuple[Tensor, list[tuple[Tensor, Tensor]], Tensor]:
+        """z symbols, ``(symbols, scale index)`` of each slice, decoded latent: what :meth:`compress`
+        codes and :meth:`simulate_coding` returns (one copy of the arithmetic)."""
         lc = self.latent_codec
-        _, y_tables = lc._coding_tables()
         z_symbols = lc._z_symbols(y)
-        strings = [lc._encode_z(z_symbols, coder)]
         hyper_int = lc._hyper_int(z_symbols, y.shape[-2:])
+        slices: list[tuple[Tensor, Tensor]] = []
         y_hat_ints: list[Tensor] = []
         for i, (y_i, mean_int) in enumerate(zip(y.chunk(lc.num_slices, 1), self._means(ctx), strict=True)):
             _, index = lc._slice_params(i, hyper_int, y_hat_ints)
             symbols = torch.round(y_i.double() - mean_int / _ONE).clamp(-SYMBOL_LIMIT, SYMBOL_LIMIT)
-            strings.append(coder.encode(symbols.cpu().numpy(), index.cpu().numpy(), y_tables))
+            slices.append((symbols, index))
             y_hat_ints.append(lc._next_context(symbols, mean_int))
-        return strings, (torch.cat(y_hat_ints, 1) / _ONE).float()
+        return z_symbols, slices, (torch.cat(y_hat_ints, 1) / _ONE).float()
+
+    @torch.no_grad()
+    def compress(self, y: Tensor, ctx: Tensor, coder: ModuleType = grouped_ans) -> tuple[list[bytes], Tensor]:
+        lc = self.latent_codec
+        _, y_tables = lc._coding_tables()
+        z_symbols, slices, y_hat = self._encode(y, ctx)
+        strings = [lc._encode_z(z_symbols, coder)]
+        for symbols, index in slices:
+            strings.append(coder.encode(symbols.cpu().numpy(), index.cpu().numpy(), y_tables))
+        return strings, y_hat
+
+    @torch.no_grad()
+    def simulate_coding(self, y: Tensor, ctx: Tensor) -> tuple[Tensor, Tensor]:
+        """What :meth:`decompress` returns for :meth:`compress`'s strings, for a batch, without a coder:
+        ``y_hat`` and the scale-table index every element is coded with."""
+        _, slices, y_hat = self._encode(y, ctx)
+        return y_hat, torch.cat([index for _, index in slices], 1)
 
     @torch.no_grad()
     def decompress(self, strings: list[bytes], ctx: Tensor, coder: ModuleType = grouped_ans) -> Tensor:
