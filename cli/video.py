@@ -84,7 +84,7 @@ def encode_video_file(
     progress = _Progress(source.frame_count, quiet, "encoding")
     extra: dict[str, Any] = {"offline": True} if offline else {}
     if inter_model:
-        extra["inter_model"] = _inter_model(inter_model)
+        extra["inter_model"] = inter_model
     with about(src), progress, atomic_path(out, force=force) as tmp, open(tmp, "wb") as f:
         info = api.encode_video(
             source.frames(), quality, gop=gop, fps=source.fps, model=model, device=device, out=f,
@@ -115,8 +115,6 @@ def decode_video_file(
     inter_model: str | None = None,
 ) -> None:
     out = output or os.fspath(Path(src).with_suffix(".y4m"))
-    if inter_model:
-        _inter_model(inter_model)  # registered, so the file's inter model name finds it
     kind = output_kind(out)
     if kind == "png":
         if Path(out).exists() and (not Path(out).is_dir() or any(Path(out).iterdir())) and not force:
@@ -127,7 +125,9 @@ def decode_video_file(
     with about(src):
         info = api.inspect_video(data)
     progress = _Progress(info["frames"] or 0, quiet, "decoding")
-    extra = {"offline": True} if offline else {}
+    extra: dict[str, Any] = {"offline": True} if offline else {}
+    if inter_model:
+        extra["inter_model"] = inter_model
     with about(src):
         frames = api.decode_video(data, mode=mode, device=device, max_pixels=max_pixels or None, **extra)
     with about(src), progress, atomic_path(out, force=force, folder=kind == "png") as tmp:
@@ -174,14 +174,6 @@ def print_info(name: str, data: bytes, as_json: bool) -> None:
     width = max(len(k) for k, _ in rows)
     for key, value in rows:
         click.echo(f"{key:<{width}}  {value}")
-
-
-def _inter_model(name_or_file: str) -> str:
-    """Register an inter model weights file (or take a registered name); one line if it is not one."""
-    from dicodec.codec.video import models
-
-    with about(name_or_file):
-        return models.resolve(name_or_file)
 
 
 def _wrap(command: click.Command, route: Callable[..., bool]) -> None:

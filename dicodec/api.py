@@ -159,9 +159,10 @@ def encode_video(
         fps: frame rate for frames given as arrays (a number or ``fractions.Fraction``, default 25);
             a file's own rate otherwise.
         model: the image codec; ``None``: the default.
-        inter_model: a registered contextual inter model (:mod:`dicodec.codec.video.models`); ``None``
-            (none ships yet): inter frames use the training-free temporal-mean scheme where it is
-            cheaper than intra.
+        inter_model: a contextual inter model: its weights file (``video_train``'s output; registered
+            for this process) or a registered name (:mod:`dicodec.codec.video.models`); ``None`` (none
+            ships yet): inter frames use the training-free temporal-mean scheme where it is cheaper
+            than intra.
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
         out: a binary stream to write to (memory then does not grow with the clip's bytes either).
         offline: never download a model that is not installed.
@@ -180,6 +181,10 @@ def encode_video(
     from dicodec.codec.video import clip
 
     check_quality(quality)
+    if inter_model is not None:
+        from dicodec.codec.video import models
+
+        inter_model = models.resolve(inter_model)
     if isinstance(gop, bool) or not isinstance(gop, int) or not 1 <= gop <= 65535:
         raise DicodecError(f"gop must be an integer from 1 to 65535, got {gop!r}")
     if isinstance(frames, (str, os.PathLike)):
@@ -214,6 +219,7 @@ def decode_video(
     output: OutputKind = "numpy",
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     offline: bool | None = None,
+    inter_model: str | None = None,
 ) -> Any:
     """Decompress a ``.dicv`` bitstream: an iterator of frames, decoded one at a time as it is consumed.
 
@@ -223,6 +229,8 @@ def decode_video(
             raises ``UnavailableError``).
         output: ``"numpy"`` (uint8 HxWx3), ``"pil"`` or ``"torch"`` (float (3, H, W) in [0, 1]).
         max_pixels: refuse larger frames (``LimitExceeded``) before decoding; ``None``: the format's limit.
+        inter_model: the weights file of the contextual inter model the clip names, registered for this
+            process first (a clip coded with one decodes only where it is registered; its hash is checked).
 
     Raises (when the iterator reaches the problem; the header is checked on the call):
         dicodec.DicodecError: damaged data, a missing model, options out of range.
@@ -234,6 +242,10 @@ def decode_video(
     check_decode_options(mode, output, 1.0, max_pixels)
     if mode == "generative":
         raise UnavailableError("there is no generative (DiT) decoder for video yet: use mode='fast'")
+    if inter_model is not None:
+        from dicodec.codec.video import models
+
+        models.resolve(inter_model)
     if isinstance(data, (str, os.PathLike)):
         try:
             data = open(data, "rb")  # noqa: SIM115 - closed when the iterator ends
