@@ -323,6 +323,26 @@ def generative_decode(
     device = codec.log_gain.device
     latent_hw = (tile_shape[0] // DOWNSCALE, tile_shape[1] // DOWNSCALE)
     y_hat, sigma = decode_with_scales(codec.latent_codec, strings, latent_hw, device, coder)
+    return generative_pixels(codec, decoder, y_hat, sigma, quality, realism)
+
+
+@torch.no_grad()
+def generative_pixels(
+    codec: ImageCodec,
+    decoder: GenerativeDecoder,
+    y_hat: Tensor,
+    sigma: Tensor,
+    quality: float,
+    realism: float = 1.0,
+) -> Tensor:
+    """:func:`generative_decode` after the entropy decoding: an entropy-decoded latent to pixels.
+
+    ``y_hat`` and ``sigma`` are what :func:`decode_with_scales` returns (gain-scaled; (1, M, h, w)), so
+    any decoder that has a latent and its coding scales (a video frame,
+    :mod:`dicodec.codec.video.framewise`) gets exactly an image's generative decode. Returns (1, 3, H,
+    W) in [0, 1] on the codec's device; ``realism`` as in :func:`generative_decode`.
+    """
+    device = codec.log_gain.device
     _, inverse_gain = codec.gains(quality_to_level(quality, codec.config.levels).to(device))
     latent = y_hat * inverse_gain
     if realism == 0.0:

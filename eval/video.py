@@ -24,9 +24,12 @@ differently in each frame (the typical failure of per-frame generative decoding)
 between key and inter frames does. It is a proxy, not a calibrated perceptual model.
 
 dicodec video (:func:`make_dicodec_video`) codes the RGB frames with ``dicodec.encode_video(frames,
-quality, fps=..., device=...)`` (its default GOP; docs/video.md) and decodes them with
-``dicodec.decode_video(data, mode=..., device=...)``; its ``generative`` curve is "not available"
-until there is a video DiT decoder.
+quality, fps=..., device=...)`` (its default GOP; docs/video.md) and decodes each file twice: the
+``dicodec-fast`` curve with ``dicodec.decode_video(data, mode="fast", device=...)``, and the
+``dicodec-framegen`` curve with the image generative (DiT-IC) decoder applied to every frame on its own
+(:func:`dicodec.codec.video.framewise.decode_framewise`): the per-frame baseline that GNVC-VD says
+flickers and that a video refinement must beat. It is "not available" where the image codec has no
+DiT decoder.
 """
 
 from __future__ import annotations
@@ -261,6 +264,19 @@ def make_video_codec(
     )
 
 
+FRAMEGEN_CURVE = "dicodec-framegen"  # the image DiT decoder on every frame alone (not a video decoder)
+
+
+def _decode_framewise(data: bytes, device: str) -> Any:
+    import torch
+
+    from dicodec.codec.video.framewise import decode_framewise
+
+    from .sysinfo import resolve_device
+
+    return decode_framewise(data, device=torch.device(resolve_device(device)))[1]
+
+
 def make_dicodec_video(
     model: str | None = None, device: str = "auto", gop: int | None = None, inter_model: str | None = None
 ) -> VideoCodec:
@@ -295,12 +311,17 @@ def make_dicodec_video(
             raise
 
     def decode(data: bytes, curve: str, clip: Clip) -> np.ndarray:
-        mode = "fast" if curve == "dicodec-intra" else curve.removeprefix("dicodec-")
+        framegen = curve == FRAMEGEN_CURVE  # the other curves (fast, intra) are the fast decode
+        call = "per-frame generative decode" if framegen else "dicodec.decode_video(mode='fast')"
         try:
-            out = np.stack(list(dicodec.decode_video(data, mode=mode, device=device, output="numpy")))
+            if framegen:
+                frames = _decode_framewise(data, device)
+            else:
+                frames = dicodec.decode_video(data, mode="fast", device=device, output="numpy")
+            out = np.stack(list(frames))
         except Exception as e:
             if _is_unavailable(e):
-                raise CodecUnavailable(f"dicodec.decode_video(mode={mode!r}): {type(e).__name__}: {e}") from e
+                raise CodecUnavailable(f"{call}: {type(e).__name__}: {e}") from e
             raise
         return out
 
@@ -308,12 +329,13 @@ def make_dicodec_video(
         name=name,
         param="quality 0..100",
         settings=f"model={model or 'default'}, device={device}, gop={gop or 'default'}"
-        + (f", inter model {inter_model}" if inter_model else ""),
+        + (f", inter model {inter_model}" if inter_model else "")
+        + ("" if gop == 1 else f"; {FRAMEGEN_CURVE}: its image DiT decoder on each frame, realism 1"),
         library=lambda: f"dicodec {dicodec.__version__}",
         encode=encode,
         decode=decode,
         qualities=DEFAULT_VIDEO_QUALITIES[name],
-        curves=["dicodec-intra"] if gop == 1 else ["dicodec-fast", "dicodec-generative"],
+        curves=["dicodec-intra"] if gop == 1 else ["dicodec-fast", FRAMEGEN_CURVE],
         check=check,
     )
 

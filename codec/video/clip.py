@@ -16,12 +16,15 @@ on a GPU decodes on a CPU to the same latents; only the synthesis to pixels is f
 
 Neither direction holds more than the current frame, its latent and its context: frames are read from
 an iterator and written to the stream one at a time, and decoding yields each frame as it is done.
+:func:`decode_frames` also yields the coding scale of every element, which the entropy decoder computes
+anyway, for decoders that read it (the per-frame generative decode, :mod:`~dicodec.codec.video.framewise`).
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import BinaryIO
 
@@ -86,13 +89,25 @@ class _Scheme:
 
     @torch.no_grad()
     def decode(self, frame: container.Frame, ctx: Tensor | None, latent_shape: tuple[int, int]) -> Tensor:
+        return self.decode_with_scale_index(frame, ctx, latent_shape, False)[0]
+
+    @torch.no_grad()
+    def decode_with_scale_index(
+        self, frame: container.Frame, ctx: Tensor | None, latent_shape: tuple[int, int], scales: bool = True
+    ) -> tuple[Tensor, Tensor | None]:
+        """The frame's decoded latent and, with ``scales``, the scale-table index of every element
+        (the intra latent codec's or the inter scheme's, the ones the entropy decoder used)."""
         strings = list(frame.strings)
         try:
             if frame.kind == "intra":
-                y = self.codec.latent_codec.decompress(strings, latent_shape, self.device, coder=CODER)
-                return clamp_latent(y)  # type: ignore[arg-type]
+                out = self.codec.latent_codec.decompress(
+                    strings, latent_shape, self.device, with_scale_index=scales, coder=CODER
+                )
+                y, index = out if scales else (out, None)
+                return clamp_latent(y), index  # type: ignore[arg-type]
             assert ctx is not None  # the reader guarantees frame 0 is intra
-            return self.inter.decompress(strings, ctx, CODER)
+            out = self.inter.decompress(strings, ctx, CODER, with_scale_index=scales)
+            return out if scales else (out, None)  # type: ignore[return-value]
         except ValueError as exc:
             raise Corrupt(f"frame {frame.index}: entropy-coded data is corrupt ({exc})") from exc
 
@@ -198,6 +213,25 @@ def encode_clip(
     return writer.close()
 
 
+def _open(
+    source: bytes | BinaryIO, device: torch.device, max_pixels: int | None, offline: bool | None
+) -> tuple[container.VideoHeader, _Scheme, Iterator[container.Frame], tuple[int, int]]:
+    """Read the header, check its models and load them: what every decode of a clip starts with."""
+    header, frames = container.iter_chunks(source)
+    if max_pixels is not None and header.width * header.height > max_pixels:
+        raise LimitExceeded(
+            f"frames of {header.width}x{header.height} have more than max_pixels={max_pixels} pixels"
+        )
+    entry = registry.get_entry(header.model)
+    check_weights_hash(header, entry)  # type: ignore[arg-type]  # before any weights are loaded
+    inter = models.get(header.inter_model, device, header.inter_hash) if header.inter_model else None
+    codec = registry.load(entry.name, device, offline=offline)
+    check_model(header, entry, codec)  # type: ignore[arg-type]
+    scheme = _Scheme(codec, header.quality, inter, device)
+    latent_shape = (-(-header.height // DOWNSCALE), -(-header.width // DOWNSCALE))
+    return header, scheme, frames, latent_shape
+
+
 def decode_latents(
     source: bytes | BinaryIO,
     *,
@@ -213,18 +247,7 @@ def decode_latents(
         dicodec.BitstreamError: damaged data (when the damaged chunk is reached);
         ModelError: a model the header names is missing or its weights differ.
     """
-    header, frames = container.iter_chunks(source)
-    if max_pixels is not None and header.width * header.height > max_pixels:
-        raise LimitExceeded(
-            f"frames of {header.width}x{header.height} have more than max_pixels={max_pixels} pixels"
-        )
-    entry = registry.get_entry(header.model)
-    check_weights_hash(header, entry)  # type: ignore[arg-type]  # before any weights are loaded
-    inter = models.get(header.inter_model, device, header.inter_hash) if header.inter_model else None
-    codec = registry.load(entry.name, device, offline=offline)
-    check_model(header, entry, codec)  # type: ignore[arg-type]
-    scheme = _Scheme(codec, header.quality, inter, device)
-    latent_shape = (-(-header.height // DOWNSCALE), -(-header.width // DOWNSCALE))
+    header, scheme, frames, latent_shape = _open(source, device, max_pixels, offline)
 
     def run() -> Iterator[tuple[Tensor, np.ndarray]]:
         ctx: Tensor | None = None
@@ -233,6 +256,60 @@ def decode_latents(
             yield ctx, scheme.pixels(ctx, header.height, header.width)
 
     return header, run()
+
+
+@dataclass(frozen=True)
+class DecodedFrame:
+    """One frame of a clip as :func:`decode_frames` yields it.
+
+    Attributes:
+        index: the frame's position in the clip.
+        kind: ``"intra"`` or ``"inter"`` (how it was coded).
+        y_hat: the decoded latent (1, M, h, w), gain-scaled: bit for bit :func:`decode_latents`' latent.
+        scale_index: the scale-table index (1, M, h, w, int32) the entropy decoder decoded every element
+            with: the image latent codec's for intra frames, the inter scheme's for inter frames.
+            :func:`~dicodec.codec.latent_codec.coding_scales` turns it into gain-scaled scales, the
+            convention of :func:`~dicodec.codec.generative_decoder.decode_with_scales` and of
+            ``simulate_coding``.
+        pixels: the fast decode (uint8 HxWx3, :func:`decode_latents`' frame), or None when not asked for.
+    """
+
+    index: int
+    kind: str
+    y_hat: Tensor
+    scale_index: Tensor
+    pixels: np.ndarray | None
+
+
+def decode_frames(
+    source: bytes | BinaryIO,
+    *,
+    device: torch.device,
+    max_pixels: int | None = None,
+    offline: bool | None = None,
+    pixels: bool = True,
+) -> tuple[container.VideoHeader, ImageCodec, Iterator[DecodedFrame]]:
+    """:func:`decode_latents` with every frame's coding scales, for decoders that need them.
+
+    A generative decoder of a frame reads how sure the entropy model was of each element (DiT-IC's
+    variance guidance); the entropy decoder computed exactly that to decode the frame, so keeping the
+    indexes costs nothing and changes no latent (the same integer path, the same checks). Returns the
+    header, the image codec (for the synthesis and the gains of ``header.quality``) and the frames,
+    decoded one at a time as the iterator is consumed; ``pixels=False`` skips the fast synthesis.
+
+    Raises:
+        as :func:`decode_latents`.
+    """
+    header, scheme, frames, latent_shape = _open(source, device, max_pixels, offline)
+
+    def run() -> Iterator[DecodedFrame]:
+        ctx: Tensor | None = None
+        for frame in frames:
+            ctx, index = scheme.decode_with_scale_index(frame, ctx, latent_shape)
+            fast = scheme.pixels(ctx, header.height, header.width) if pixels else None
+            yield DecodedFrame(frame.index, frame.kind, ctx, index, fast)  # type: ignore[arg-type]
+
+    return header, scheme.codec, run()
 
 
 def latent_digest(latents: Iterable[Tensor]) -> str:

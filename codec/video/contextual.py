@@ -201,9 +201,17 @@ class ContextualLatentCodec(LatentCodec):
 
     @torch.no_grad()
     def decompress(  # type: ignore[override]
-        self, strings: list[bytes], ctx: Tensor, coder: ModuleType = grouped_ans
-    ) -> Tensor:
+        self,
+        strings: list[bytes],
+        ctx: Tensor,
+        coder: ModuleType = grouped_ans,
+        with_scale_index: bool = False,
+    ) -> Tensor | tuple[Tensor, Tensor]:
         """Decode one latent from its strings and context.
+
+        ``with_scale_index`` also returns the scale-table index every element was decoded with (as
+        :meth:`LatentCodec.decompress <dicodec.codec.latent_codec.LatentCodec.decompress>`): the
+        indexes the entropy decoder needed anyway, kept for a generative decode of the frame.
 
         Raises:
             ValueError: symbols no encoder can produce (corrupt data).
@@ -216,14 +224,17 @@ class ContextualLatentCodec(LatentCodec):
         z_symbols = self._decode_z(strings[0], (h, w), ctx.device, coder)
         hyper_int = self._hyper_int(z_symbols, (h, w))
         y_hat_ints: list[Tensor] = []
+        indexes: list[Tensor] = []
         for i in range(self.num_slices):
             mean_int, index = self._params(i, hyper_int, feat_int, ctx_int, y_hat_ints)
+            indexes.append(index)
             values = coder.decode(strings[i + 1], index.cpu().numpy(), y_tables)
             if values.size and max(values.max(), -values.min()) > SYMBOL_LIMIT:
                 raise ValueError("latent symbol out of range")
             symbols = torch.from_numpy(values).to(ctx.device, torch.float64)
             y_hat_ints.append(self._next_context(symbols, mean_int))
-        return self._finish(y_hat_ints, ctx_int)
+        y_hat = self._finish(y_hat_ints, ctx_int)
+        return (y_hat, torch.cat(indexes, 1)) if with_scale_index else y_hat
 
 
 def _copy_parameters(dst: nn.Module, src: nn.Module) -> None:
@@ -296,7 +307,19 @@ class TemporalMeanInter:
         return y_hat, torch.cat([index for _, index in slices], 1)
 
     @torch.no_grad()
-    def decompress(self, strings: list[bytes], ctx: Tensor, coder: ModuleType = grouped_ans) -> Tensor:
+    def decompress(
+        self,
+        strings: list[bytes],
+        ctx: Tensor,
+        coder: ModuleType = grouped_ans,
+        with_scale_index: bool = False,
+    ) -> Tensor | tuple[Tensor, Tensor]:
+        """Decode one latent from its strings and context; ``with_scale_index`` also returns the
+        scale-table index of every element, as :meth:`ContextualLatentCodec.decompress` does.
+
+        Raises:
+            ValueError: symbols no encoder can produce (corrupt data).
+        """
         lc = self.latent_codec
         if len(strings) != lc.num_slices + 1:
             raise ValueError(f"expected {lc.num_slices + 1} strings, got {len(strings)}")
@@ -304,11 +327,14 @@ class TemporalMeanInter:
         shape = tuple(ctx.shape[-2:])
         hyper_int = lc._hyper_int(lc._decode_z(strings[0], shape, ctx.device, coder), shape)
         y_hat_ints: list[Tensor] = []
+        indexes: list[Tensor] = []
         for i, mean_int in enumerate(self._means(ctx)):
             _, index = lc._slice_params(i, hyper_int, y_hat_ints)
+            indexes.append(index)
             values = coder.decode(strings[i + 1], index.cpu().numpy(), y_tables)
             if values.size and max(values.max(), -values.min()) > SYMBOL_LIMIT:
                 raise ValueError("latent symbol out of range")
             symbols = torch.from_numpy(values).to(ctx.device, torch.float64)
             y_hat_ints.append(lc._next_context(symbols, mean_int))
-        return (torch.cat(y_hat_ints, 1) / _ONE).float()
+        y_hat = (torch.cat(y_hat_ints, 1) / _ONE).float()
+        return (y_hat, torch.cat(indexes, 1)) if with_scale_index else y_hat
