@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -43,25 +42,31 @@ def entropy_decode(codec, data: bytes) -> list[torch.Tensor]:
 def main() -> int:
     weights, images = sys.argv[1], sys.argv[2]
     qualities = [int(q) for q in (sys.argv[3] if len(sys.argv) > 3 else "0,30,60,100").split(",")]
-    registry.register_codec(
-        registry.ModelEntry(
-            name="check-v1", preset="hp32", weights=Path(weights), sha256=sha256_file(weights)
-        )
-    )
-    codecs = {d: registry.load("check-v1", d) for d in ("cpu", "cuda")}
+    name = registry.register_files(weights, suffix="-check")  # the preset the file's config names
+    codecs = {d: registry.load(name, d) for d in ("cpu", "cuda")}
     cases = identical = same_pixels = 0
     for path in list_images(images):
         img = load_rgb(path)
         for q in qualities:
             for enc, dec in (("cuda", "cpu"), ("cpu", "cuda")):
-                data = dicodec.encode(img, quality=q, model="check-v1", device=enc)
+                data = dicodec.encode(img, quality=q, model=name, device=enc)
                 a, b = entropy_decode(codecs[enc], data), entropy_decode(codecs[dec], data)
                 cases += 1
                 identical += all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
                 pa = dicodec.decode(data, device=enc)
                 pb = dicodec.decode(data, device=dec)
                 same_pixels += int(np.abs(pa.astype(int) - pb).max() <= 1)
-    print(json.dumps({"cases": cases, "identical_latents": identical, "pixels_within_1": same_pixels}))
+    print(
+        json.dumps(
+            {
+                "cases": cases,
+                "identical_latents": identical,
+                "pixels_within_1": same_pixels,
+                "weights_sha256": sha256_file(weights),
+                "gpu": torch.cuda.get_device_name(),
+            }
+        )
+    )
     return 0 if identical == cases else 1
 
 
