@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ from PIL import Image
 from .weights import WeightsNotFound, find_weight, load_converted, sha256_of
 
 LEARNED_METRICS = ("lpips", "lpips_vgg", "dists", "fid", "kid")
+PAIR_LEARNED_METRICS = ("lpips", "lpips_vgg", "dists")  # one number per (source, decoded) image pair
 # network -> the weight keys (see dicodec.eval.weights.WEIGHTS) it is built from
 NETWORK_WEIGHTS: dict[str, tuple[str, ...]] = {
     "lpips": ("alexnet",),
@@ -326,6 +328,17 @@ class LearnedMetrics:
         if model is None:
             return None
         return float(model(self._tensor(_dists_resize(dec)), self._tensor(_dists_resize(src)))[0])
+
+    def pair_metrics(self, src: np.ndarray, dec: np.ndarray, names: Iterable[str]) -> dict[str, float | None]:
+        """The :data:`PAIR_LEARNED_METRICS` among ``names`` for one uint8 HxWx3 pair (None: not measured).
+
+        The image evaluation calls it per image and the video evaluation per frame, so both report
+        the same implementation with the same preprocessing (full resolution for LPIPS, DISTS's
+        256 px resize); each network is built on first use and kept for the rest of the run.
+        """
+        wanted = set(names)
+        fns = {"lpips": self.lpips, "lpips_vgg": self.lpips_vgg, "dists": self.dists}
+        return {m: fns[m](src, dec) for m in PAIR_LEARNED_METRICS if m in wanted}
 
     @torch.no_grad()
     def inception_features(self, patches: np.ndarray, batch: int = 16) -> np.ndarray | None:

@@ -115,12 +115,7 @@ class ImageEvaluator:
 
     def _score(self, src: np.ndarray, dec: np.ndarray) -> dict[str, float | None]:
         vals: dict[str, float | None] = compute_pair_metrics(src, dec, self.metrics, self.device)
-        if "lpips" in self.metrics:
-            vals["lpips"] = self.learned.lpips(src, dec)
-        if "lpips_vgg" in self.metrics:
-            vals["lpips_vgg"] = self.learned.lpips_vgg(src, dec)
-        if "dists" in self.metrics:
-            vals["dists"] = self.learned.dists(src, dec)
+        vals.update(self.learned.pair_metrics(src, dec, self.metrics))
         if "niqe" in self.metrics:
             vals["niqe"] = niqe_mod.niqe(luma(dec)) if na_reason("niqe", dec.shape) is None else None
         return vals
@@ -393,7 +388,8 @@ def evaluate(
         cfg: what to run.
         out: output folder (created).
         command: the command line, recorded in the report.
-        learned: injected learned-metric holder (tests use random backbones); built from ``cfg`` otherwise.
+        learned: injected learned-metric holder (tests use random backbones); built from ``cfg``
+            otherwise and shared by the image and video sections.
 
     Returns:
         The results dictionary that was written to ``results.json``.
@@ -417,10 +413,12 @@ def evaluate(
             "config": asdict(cfg),
         }
     }
+    # One holder for both sections: each network is loaded at most once per run.
+    learned = learned or LearnedMetrics(cfg.weights_dir, resolve_device(cfg.device))
     if images:
         results["image"] = run_images(images, cfg, learned)
     if videos:
-        results["video"] = run_videos(videos, cfg, cfg.video_metrics)
+        results["video"] = run_videos(videos, cfg, cfg.video_metrics, learned)
     results["meta"]["duration_s"] = time.perf_counter() - t0
     results["meta"]["outputs"] = write_all(results, Path(out))["files"]
     return results

@@ -23,6 +23,11 @@ static noise that is the same in every frame costs nothing, while detail that is
 differently in each frame (the typical failure of per-frame generative decoding) or pumping
 between key and inter frames does. It is a proxy, not a calibrated perceptual model.
 
+LPIPS-Alex, LPIPS-VGG and DISTS are computed on every frame by the image evaluation's
+:meth:`~dicodec.eval.learned.LearnedMetrics.pair_metrics` (same networks, same preprocessing) and
+averaged over the frames like the other pair metrics; each network is loaded once per run. Without
+their weights they are "not measured" (with the command that fetches them), as in the image report.
+
 dicodec video (:func:`make_dicodec_video`) codes the RGB frames with ``dicodec.encode_video(frames,
 quality, fps=..., device=...)`` (its default GOP; docs/video.md) and decodes each file twice: the
 ``dicodec-fast`` curve with ``dicodec.decode_video(data, mode="fast", device=...)``, and the
@@ -50,6 +55,7 @@ from . import colors
 from . import niqe as niqe_mod
 from .aggregate import Record, average_curves, bd_table, mean_or_none
 from .image_codecs import CodecUnavailable, _is_unavailable, encoder_version, pyav_has_encoder
+from .learned import LearnedMetrics
 from .metrics import METRICS, caveat, compute_pair_metrics, format_notes, na_reason
 
 if TYPE_CHECKING:
@@ -352,16 +358,27 @@ def flicker(src: np.ndarray, dec: np.ndarray) -> float | None:
     return float(np.mean(np.abs(np.diff(yd, axis=0) - np.diff(ys, axis=0))))
 
 
-PER_FRAME_KEPT = ("psnr_rgb", "psnr_y", "ms_ssim")
+PER_FRAME_KEPT = ("psnr_rgb", "psnr_y", "ms_ssim", "lpips", "lpips_vgg", "dists")
 
 
 def score_clip(
-    src: np.ndarray, dec: np.ndarray, metrics: list[str], device: str = "cpu"
+    src: np.ndarray,
+    dec: np.ndarray,
+    metrics: list[str],
+    device: str = "cpu",
+    learned: LearnedMetrics | None = None,
 ) -> tuple[dict, dict]:
-    """Clip-level means of per-frame metrics, flicker, and the per-frame series of the main ones."""
+    """Clip-level means of per-frame metrics, flicker, and the per-frame series of the main ones.
+
+    Args:
+        learned: the run's learned-metric holder; LPIPS/DISTS in ``metrics`` are computed per frame
+            with it (exactly as for an image) and skipped when it is None.
+    """
     per_frame: dict[str, list[float | None]] = {}
     for s, d in zip(src, dec, strict=True):
         vals: dict[str, float | None] = compute_pair_metrics(s, d, metrics, device)
+        if learned is not None:
+            vals.update(learned.pair_metrics(s, d, metrics))
         if "niqe" in metrics:
             vals["niqe"] = niqe_mod.niqe(colors.luma(d)) if na_reason("niqe", d.shape) is None else None
         for k, v in vals.items():
@@ -375,12 +392,24 @@ def score_clip(
 VIDEO_METRIC_SCOPES = ("pair", "noref", "video")
 
 
-def run_videos(paths: list[Path], cfg: EvalConfig, metrics: list[str]) -> dict[str, Any]:
-    """Evaluate the video codecs of ``cfg`` on ``paths`` (first ``cfg.max_frames`` frames each)."""
+def run_videos(
+    paths: list[Path], cfg: EvalConfig, metrics: list[str], learned: LearnedMetrics | None = None
+) -> dict[str, Any]:
+    """Evaluate the video codecs of ``cfg`` on ``paths`` (first ``cfg.max_frames`` frames each).
+
+    Args:
+        learned: the learned-metric holder (shared with the image section by
+            :func:`~dicodec.eval.runner.evaluate`); built from ``cfg`` when None. LPIPS/DISTS whose
+            weights are missing are reported "not measured" with the command that fetches them,
+            exactly as for images, and cost nothing per frame.
+    """
+    from .runner import metric_status
     from .sysinfo import resolve_device
 
     device = resolve_device(cfg.device)
-    metrics = [m for m in metrics if METRICS[m].scope in VIDEO_METRIC_SCOPES and not METRICS[m].needs_weights]
+    learned = learned or LearnedMetrics(cfg.weights_dir, device)
+    metrics = [m for m in metrics if METRICS[m].scope in VIDEO_METRIC_SCOPES]
+    scored = [m for m in metrics if not METRICS[m].needs_weights or learned.available(m)]
     codecs = [
         make_video_codec(
             n, device=cfg.device, dicodec_model=cfg.dicodec_model, inter_model=cfg.dicodec_inter_model
@@ -428,7 +457,7 @@ def run_videos(paths: list[Path], cfg: EvalConfig, metrics: list[str]) -> dict[s
                 for q in quals(codec):
                     bar.update()
                     bar.set_postfix_str(f"{clip.name} {codec.name} {q}")
-                    rec = _one(codec, clip, q, metrics, device, unavailable, errors)
+                    rec = _one(codec, clip, q, scored, device, unavailable, errors, learned)
                     records.extend(rec)
 
     curves = [cv for c in codecs for cv in c.curves]
@@ -454,9 +483,7 @@ def run_videos(paths: list[Path], cfg: EvalConfig, metrics: list[str]) -> dict[s
         "records": records,
         "average": rows,
         "bd": bd_table(rows, curves, anchor, metrics, cfg.bd_method),
-        "metric_status": {
-            m: {"status": "measured", "notes": format_notes(notes).get(m, [])} for m in metrics
-        },
+        "metric_status": metric_status(metrics, learned, format_notes(notes)),
         "errors": errors,
         "rate_unit": "bits per pixel per frame",
     }
@@ -470,6 +497,7 @@ def _one(
     device: str,
     unavailable: dict[str, str],
     errors: list[str],
+    learned: LearnedMetrics | None = None,
 ) -> list[Record]:
     if all(cv in unavailable for cv in codec.curves):
         return []
@@ -504,7 +532,7 @@ def _one(
         if dec.shape != clip.rgb.shape:
             errors.append(f"{curve} q={q} on {clip.name}: decoded {dec.shape}, source {clip.rgb.shape}")
             continue
-        vals, per_frame = score_clip(clip.rgb, dec, metrics, device)
+        vals, per_frame = score_clip(clip.rgb, dec, metrics, device, learned)
         rec: Record = {
             "video": clip.name,
             "codec": curve,

@@ -156,6 +156,58 @@ def test_video_end_to_end(tmp_path):
     assert "Temporal flicker" in (out / "report.md").read_text()
 
 
+def test_video_learned_metrics_without_weights(tmp_path, isolated_weights, capsys):
+    """No weights: LPIPS/DISTS of clips are "not measured" with the fetch command, the report is written."""
+    clip = _tiny_video(tmp_path / "clip.mp4", frames=3)
+    out = tmp_path / "vout"
+    argv = [str(clip), "--out", str(out), "--video-codecs", "x264", "--video-anchor", "x264",
+            "-q", "x264=35,20", "--video-metrics", "psnr_rgb,lpips,lpips_vgg,dists,flicker",
+            "--weights-dir", str(isolated_weights), "--device", "cpu", "--no-progress"]  # fmt: skip
+    assert main(argv) == 0
+    sec = json.loads((out / "results.json").read_text())["video"]
+    err = capsys.readouterr().err
+    for m in ("lpips", "lpips_vgg", "dists"):
+        assert sec["metric_status"][m]["status"].startswith("not measured (weights not found: ")
+        assert all(r[m] is None for r in sec["average"]) and all(m not in r for r in sec["records"])
+        assert f"video metric {m}: not measured (weights not found; run 'dicodec eval-weights fetch')" in err
+        assert not (out / "plots" / f"video_{m}.png").exists()
+    assert sec["metric_status"]["psnr_rgb"]["status"] == "measured"
+    assert all(r["psnr_rgb"] > 15 for r in sec["records"])
+    report = (out / "report.md").read_text()
+    assert "not measured (weights not found:" in report and "Temporal flicker" in report
+
+
+def test_video_learned_metrics_per_frame_with_random_backbones(tmp_path):
+    """LPIPS and DISTS per frame, averaged, in the BD tables, CSVs and plots (random weights)."""
+    clip = _tiny_video(tmp_path / "clip.mp4", frames=3)
+    learned = ("lpips", "dists")  # LPIPS-VGG: same path, but ~30 s to build a random VGG16
+    cfg = EvalConfig(
+        video_codecs=["x264", "x265"],
+        qualities={"x264": [35, 20], "x265": [35, 20]},
+        video_metrics=["psnr_rgb", *learned, "flicker"],
+        video_anchor="x264",
+        device="cpu",
+        progress=False,
+    )
+    res = evaluate([clip], cfg, tmp_path / "out", learned=LearnedMetrics(random_backbones=True))
+    sec = res["video"]
+    for r in sec["records"]:
+        for m in learned:
+            assert len(r["per_frame"][m]) == 3 and r[m] == pytest.approx(np.mean(r["per_frame"][m]))
+            assert r[m] > 0
+    for m in learned:
+        assert "RANDOM" in sec["metric_status"][m]["status"]
+        assert all(row[m] is not None for row in sec["average"])
+        bd = sec["bd"]["rows"]["x265"][m]  # random networks need not be monotone in rate: a value or a reason
+        assert bd["bd_metric"] is not None or "no results" not in bd["bd_metric_reason"]
+        assert (tmp_path / "out" / "plots" / f"video_{m}.png").exists()
+    avg = list(csv.DictReader(open(tmp_path / "out" / "video_average.csv")))
+    assert all(float(row["lpips"]) > 0 for row in avg)
+    assert {r["metric"] for r in csv.DictReader(open(tmp_path / "out" / "video_bd.csv"))} >= set(learned)
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "| LPIPS-Alex" in report and "| DISTS" in report
+
+
 def test_usage_errors(images, tmp_path, capsys):
     assert main([str(images), "--out", str(tmp_path / "o"), "--codecs", "jpeg,bpg"]) == 2
     assert "bpg" in capsys.readouterr().err

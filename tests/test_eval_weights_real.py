@@ -136,3 +136,19 @@ def test_values_on_a_held_out_photo(real):
         assert blur == sorted(blur) and len(set(blur)) == len(blur), blur
     # measured 0.199 on the whole photo (Pillow JPEG, 4:2:0); published LPIPS-Alex of strong JPEG: 0.2-0.4
     assert 0.1 < real.lpips(x, _jpeg(x, 10)) < 0.4
+
+
+def test_video_frames_score_as_images(real):
+    """A clip's LPIPS/DISTS are the image metrics of each frame, averaged (real weights, 3 small frames)."""
+    from dicodec.eval.video import score_clip
+
+    crop = np.ascontiguousarray(_photo()[:96, 128:256])
+    src = np.stack([np.roll(crop, 2 * t, axis=1) for t in range(3)])
+    dec = np.stack([_jpeg(f, q) for f, q in zip(src, (10, 30, 90), strict=True)])
+    metrics = ["psnr_rgb", "lpips", "lpips_vgg", "dists", "flicker"]
+    vals, per_frame = score_clip(src, dec, metrics, "cpu", real)
+    for m in ("lpips", "lpips_vgg", "dists"):
+        want = [getattr(real, m)(s, d) for s, d in zip(src, dec, strict=True)]
+        assert per_frame[m] == want and vals[m] == pytest.approx(np.mean(want))
+        assert want == sorted(want, reverse=True)  # JPEG quality 10 -> 90: distance down
+    assert score_clip(src, src, metrics, "cpu", real)[0]["lpips"] == pytest.approx(0.0, abs=1e-6)
