@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from .metrics import METRICS
 from .weights import WeightsNotFound, find_weight, load_converted, sha256_of
 
 LEARNED_METRICS = ("lpips", "lpips_vgg", "dists", "fid", "kid")
@@ -354,3 +355,15 @@ class LearnedMetrics:
             x = x.permute(0, 3, 1, 2) / 255.0
             out.append(model(x)[0].flatten(1).cpu().numpy())
         return np.concatenate(out).astype(np.float32) if out else np.zeros((0, 2048), np.float32)
+
+
+def metric_status(metrics: list[str], learned: LearnedMetrics, notes: dict[str, list[str]]) -> dict[str, Any]:
+    """Per metric: "measured" or "not measured (...)", plus caveats collected during the run."""
+    out: dict[str, Any] = {}
+    for m in metrics:
+        status = learned.reason(m) if METRICS[m].needs_weights else "measured"
+        out[m] = {"status": status, "notes": notes.get(m, [])}
+        files = learned.files.get("inception" if m in ("fid", "kid") else m)
+        if files and status.startswith("measured"):
+            out[m]["weights"] = files
+    return out

@@ -37,9 +37,8 @@ from .colors import luma
 from .config import EvalConfig
 from .fid import extract_patches, frechet_distance, kernel_inception_distance
 from .image_codecs import CodecUnavailable, ImageCodec, make_codec
-from .learned import LearnedMetrics
+from .learned import LearnedMetrics, metric_status
 from .metrics import (
-    METRICS,
     caveat,
     compute_pair_metrics,
     format_notes,
@@ -357,18 +356,6 @@ def run_images(paths: list[Path], cfg: EvalConfig, learned: LearnedMetrics | Non
         "errors": ev.errors,
         "rate_unit": "bpp",
     }
-
-
-def metric_status(metrics: list[str], learned: LearnedMetrics, notes: dict[str, list[str]]) -> dict[str, Any]:
-    """Per metric: "measured" or "not measured (...)", plus caveats collected during the run."""
-    out: dict[str, Any] = {}
-    for m in metrics:
-        status = learned.reason(m) if METRICS[m].needs_weights else "measured"
-        out[m] = {"status": status, "notes": notes.get(m, [])}
-        files = learned.files.get("inception" if m in ("fid", "kid") else m)
-        if files and status.startswith("measured"):
-            out[m]["weights"] = files
-    return out
 
 
 # --------------------------------------------------------------------------- everything

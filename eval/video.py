@@ -55,7 +55,7 @@ from . import colors
 from . import niqe as niqe_mod
 from .aggregate import Record, average_curves, bd_table, mean_or_none
 from .image_codecs import CodecUnavailable, _is_unavailable, encoder_version, pyav_has_encoder
-from .learned import LearnedMetrics
+from .learned import LearnedMetrics, metric_status
 from .metrics import METRICS, caveat, compute_pair_metrics, format_notes, na_reason
 
 if TYPE_CHECKING:
@@ -403,7 +403,6 @@ def run_videos(
             weights are missing are reported "not measured" with the command that fetches them,
             exactly as for images, and cost nothing per frame.
     """
-    from .runner import metric_status
     from .sysinfo import resolve_device
 
     device = resolve_device(cfg.device)
