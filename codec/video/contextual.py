@@ -66,6 +66,18 @@ def clamp_latent(y: Tensor) -> Tensor:
     return y.clamp(-LATENT_LIMIT, LATENT_LIMIT)
 
 
+def _strings(
+    lc: LatentCodec, z_symbols: Tensor, slices: list[tuple[Tensor, Tensor]], coder: ModuleType
+) -> list[bytes]:
+    """The range-coded strings of an inter frame: z with ``lc``'s factorized prior, then every slice's
+    symbols with the scale tables their indexes pick (both inter schemes' ``compress``)."""
+    _, y_tables = lc._coding_tables()
+    strings = [lc._encode_z(z_symbols, coder)]
+    for symbols, index in slices:
+        strings.append(coder.encode(symbols.cpu().numpy(), index.cpu().numpy(), y_tables))
+    return strings
+
+
 class ContextualLatentCodec(LatentCodec):
     """Conditional entropy model with contextual analysis and synthesis, for inter frames.
 
@@ -184,12 +196,8 @@ class ContextualLatentCodec(LatentCodec):
         self, y: Tensor, ctx: Tensor, coder: ModuleType = grouped_ans
     ) -> tuple[list[bytes], Tensor]:
         """Code one latent (1, M, h, w) given its context; returns the strings and the decoded latent."""
-        _, y_tables = self._coding_tables()
         z_symbols, slices, y_hat = self._encode(y, ctx)
-        strings = [self._encode_z(z_symbols, coder)]
-        for symbols, index in slices:
-            strings.append(coder.encode(symbols.cpu().numpy(), index.cpu().numpy(), y_tables))
-        return strings, y_hat
+        return _strings(self, z_symbols, slices, coder), y_hat
 
     @torch.no_grad()
     def simulate_coding(self, y: Tensor, ctx: Tensor) -> tuple[Tensor, Tensor]:  # type: ignore[override]
@@ -291,13 +299,8 @@ class TemporalMeanInter:
 
     @torch.no_grad()
     def compress(self, y: Tensor, ctx: Tensor, coder: ModuleType = grouped_ans) -> tuple[list[bytes], Tensor]:
-        lc = self.latent_codec
-        _, y_tables = lc._coding_tables()
         z_symbols, slices, y_hat = self._encode(y, ctx)
-        strings = [lc._encode_z(z_symbols, coder)]
-        for symbols, index in slices:
-            strings.append(coder.encode(symbols.cpu().numpy(), index.cpu().numpy(), y_tables))
-        return strings, y_hat
+        return _strings(self.latent_codec, z_symbols, slices, coder), y_hat
 
     @torch.no_grad()
     def simulate_coding(self, y: Tensor, ctx: Tensor) -> tuple[Tensor, Tensor]:
