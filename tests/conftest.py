@@ -48,6 +48,15 @@ def tiny_model_name(tiny_codec):
     registry.unregister_codec(entry.name)
 
 
+@pytest.fixture()
+def one_torch_thread():
+    """For tests of tiny networks: one thread is fastest, and two fight a busy machine for its cores."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 
 

@@ -32,13 +32,7 @@ from dicodec.errors import ModelError, WeightsMismatch
 TINY = VIDEO_DIT_PRESETS["vdit-tiny"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """These networks are tiny: one thread is fastest, and two fight a busy machine for its cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def perturb(model: torch.nn.Module, seed: int = 0, std: float = 0.05, only: str = "") -> None:
