@@ -249,6 +249,28 @@ class FinalLayer(nn.Module):
         return self.linear(modulate(self.norm(x), shift, scale))
 
 
+def cross_attention_dim(config: DiTConfig, block: int) -> int | None:
+    """Width of block ``block``'s condition tokens, or None where it has no cross-attention (every
+    ``cross_attn_every``-th block from the first). Shared with the video DiT, whose spatial blocks must
+    sit where an image DiT's do for :func:`~dicodec.codec.video.refiner.init_from_image_dit`."""
+    c = config
+    return c.context_dim if c.context_dim and block % c.cross_attn_every == 0 else None
+
+
+def init_dit_weights(model: nn.Module, zero: list[nn.Linear]) -> None:
+    """DiT's initialisation (Peebles & Xie 2023): Xavier-uniform linears with zero bias, N(0, 0.02) for
+    ``model.t_embed``'s MLP, then ``zero`` (the adaLN-zero and output layers) set to zero."""
+    for module in model.modules():
+        if isinstance(module, nn.Linear):
+            nn.init.xavier_uniform_(module.weight)
+            nn.init.zeros_(module.bias)
+    for layer in model.t_embed.mlp[::2]:
+        nn.init.normal_(layer.weight, std=0.02)
+    for layer in zero:
+        nn.init.zeros_(layer.weight)
+        nn.init.zeros_(layer.bias)
+
+
 class DiT(nn.Module):
     """Diffusion Transformer over a (B, C, h, w) latent with patch size 1.
 
@@ -279,26 +301,17 @@ class DiT(nn.Module):
         self.initialize_weights()
 
     def _context_dim(self, block: int) -> int | None:
-        c = self.config
-        return c.context_dim if c.context_dim and block % c.cross_attn_every == 0 else None
+        return cross_attention_dim(self.config, block)
 
     def initialize_weights(self) -> None:
         """DiT's initialisation: Xavier linears, N(0, 0.02) timestep MLP, zero adaLN and output layers."""
-        for module in self.modules():
-            if isinstance(module, nn.Linear):
-                nn.init.xavier_uniform_(module.weight)
-                nn.init.zeros_(module.bias)
-        for layer in self.t_embed.mlp[::2]:
-            nn.init.normal_(layer.weight, std=0.02)
         zero = [self.final.linear]
         for module in [self, self.final, *self.blocks]:
             seq = getattr(module, "shared_modulation" if module is self else "adaLN_modulation", None)
             if seq is not None:
                 zero.append(seq[-1])
         zero += [b.cross.proj for b in self.blocks if b.cross is not None]
-        for layer in zero:
-            nn.init.zeros_(layer.weight)
-            nn.init.zeros_(layer.bias)
+        init_dit_weights(self, zero)
 
     def forward(
         self,

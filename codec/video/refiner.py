@@ -47,6 +47,8 @@ from dicodec.codec.dit import (
     SelfAttention,
     TimestepEmbedder,
     count_parameters,
+    cross_attention_dim,
+    init_dit_weights,
     modulate,
     rope_2d,
 )
@@ -202,17 +204,10 @@ class VideoDiT(nn.Module):
 
     def _context_dim(self, block: int) -> int | None:
         """The image DiT's rule, so cross-attention sits in the same blocks as there."""
-        c = self.config
-        return c.context_dim if c.context_dim and block % c.cross_attn_every == 0 else None
+        return cross_attention_dim(self.config.image_config(), block)
 
     def initialize_weights(self) -> None:
         """DiT's initialisation for the image part; zero temporal output projections and modulations."""
-        for module in self.modules():
-            if isinstance(module, nn.Linear):
-                nn.init.xavier_uniform_(module.weight)
-                nn.init.zeros_(module.bias)
-        for layer in self.t_embed.mlp[::2]:
-            nn.init.normal_(layer.weight, std=0.02)
         zero = [self.final.linear]
         for seq in (self.shared_modulation, self.temporal_modulation):
             if seq is not None:
@@ -226,9 +221,7 @@ class VideoDiT(nn.Module):
                 zero.append(block.spatial.cross.proj)
         if hasattr(self.final, "adaLN_modulation"):
             zero.append(self.final.adaLN_modulation[-1])
-        for layer in zero:
-            nn.init.zeros_(layer.weight)
-            nn.init.zeros_(layer.bias)
+        init_dit_weights(self, zero)
 
     # ------------------------------------------------------------------ units
     def set_latent_stats(self, mean: Tensor, std: Tensor) -> None:
