@@ -51,6 +51,11 @@ PRESETS: dict[str, CodecConfig] = {
     # transforms (+2.15M parameters, 4.3 MB): capacity where the arithmetic per parameter is lowest.
     "hp32rc": CodecConfig(lambda_min=3e-5, lambda_max=3e-5 * 2000 ** (9 / 7), levels=10, refine_blocks=2,
                           residual_shortcuts=True, coarse_blocks=2),
+    # hp32d10 with twice the latent channels (640 in 10 slices of 64: 0.63 values per pixel instead of
+    # 0.31), the capacity a 32x latent lacks for >= 36 dB; from hp32-v7 it starts exactly as hp32d10
+    # (zero-initialised widening, codec/training/warm_start.py). +7.5M parameters, mostly 5 new slices.
+    "hp32w": CodecConfig(lambda_min=3e-5, lambda_max=3e-5 * 2000 ** (9 / 7), levels=10, refine_blocks=2,
+                         latent_channels=640, num_slices=10),
     # A few-kilobyte model for tests and CPU smoke runs: same code paths, tiny widths.
     "tiny": CodecConfig(channels=16, latent_channels=32, hyper_channels=16, num_slices=2, slice_hidden=16,
                         levels=3),

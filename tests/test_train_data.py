@@ -306,3 +306,31 @@ def test_compiled_step_matches_eager(refine_blocks):
     for key in ("mse", "psnr"):  # the rate term draws its own noise in each
         assert torch.allclose(compiled[key], eager[key], rtol=1e-4), key
     assert torch.allclose(compiled["bpp"], eager["bpp"], rtol=0.05)
+
+
+def test_warm_start_onto_a_wider_latent_computes_what_the_file_did(tmp_path):
+    """hp32-v7 -> hp32w (Net2WiderNet, zero-initialised): old latent channels, the hyper-latent and the
+    decoded pixels are unchanged at step 0; new channels exist, and the synthesis ignores them."""
+    tiny = PRESETS["tiny"]
+    path = _tiny_file(tmp_path, tiny)
+    from dicodec.codec.weights_io import load_codec_file
+
+    source = load_codec_file(path).eval()
+    for module in source.modules():
+        if hasattr(module, "thaw") and getattr(module, "frozen", False):
+            module.thaw()
+    wide_cfg = replace(tiny, latent_channels=2 * tiny.latent_channels, num_slices=2 * tiny.num_slices)
+    torch.manual_seed(1)
+    wide = ImageCodec(wide_cfg).eval()
+    counts = warm_start(wide, path)
+    assert counts["widened"] == 4  # analysis' last conv (weight, bias), synthesis' first, hyper-analysis'
+    m = tiny.latent_channels
+    x = torch.rand(1, 3, 64, 96)
+    with torch.no_grad():
+        y_old, y_new = source.analysis(x), wide.analysis(x)
+        assert torch.equal(y_new[:, :m], y_old) and y_new[:, m:].abs().sum() > 0
+        assert torch.equal(wide.synthesis(y_new), source.synthesis(y_old))
+        z_old = source.latent_codec.hyper_analysis(y_old)
+        assert torch.equal(wide.latent_codec.hyper_analysis(y_new), z_old)
+    assert torch.equal(wide.log_gain[:, :m], source.log_gain)
+    assert torch.allclose(wide.log_gain[:, m:], source.log_gain.mean(1, keepdim=True).expand(-1, m))

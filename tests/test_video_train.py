@@ -62,3 +62,16 @@ def test_training_smoke_run_writes_a_usable_inter_model(tmp_path) -> None:
         assert torch.equal(entry.module.decompress(strings, ctx), y_hat)
     finally:
         models.unregister(name)
+
+
+def test_max_minutes_stops_after_the_step_that_ran_out_of_time(tmp_path) -> None:
+    data = tmp_path / "photos"
+    data.mkdir()
+    img = (sample_crop(96, 96)[0].permute(1, 2, 0).numpy() * 255).astype(np.uint8)
+    Image.fromarray(img).save(data / "p.png")
+    cfg = VideoTrainConfig(
+        data=str(data), out=str(tmp_path / "ctx.safetensors"), steps=50, batch=1, frames=2, crop=64,
+        context_hidden=8, log_every=100, max_minutes=1e-9,
+    )  # fmt: skip
+    result = main(cfg)
+    assert result["step"] == 1 and np.isfinite(result["loss"])

@@ -160,10 +160,12 @@ TRAIN_PRESETS: dict[str, TrainConfig] = {
 # 0-7 as they were): the rate range up to >= 1 bpp and the transform ceiling (docs/training.md);
 # hp32r on hp32d10 + DC-AE residual autoencoding (zero-gated: from hp32-v7 it starts as exactly hp32h
 # does) and hp32rc on hp32r plus ConvNeXt blocks at 1/16 and 1/32 (docs/training.md, "Residual
-# autoencoding").
+# autoencoding"); hp32w on hp32d10 with a 640-channel latent (widened from hp32-v7 without changing
+# what it computes at step 0).
 TRAIN_PRESETS |= {
     name: replace(TRAIN_PRESETS["hp32g"], preset=architecture)
-    for name, architecture in (("hp32h", "hp32d10"), ("hp32r", "hp32r"), ("hp32rc", "hp32rc"))
+    for name, architecture in (("hp32h", "hp32d10"), ("hp32r", "hp32r"), ("hp32rc", "hp32rc"),
+                               ("hp32w", "hp32w"))
 }
 
 

@@ -56,6 +56,7 @@ class VideoTrainConfig:
     seed: int = 0
     device: str = "cpu"
     log_every: int = 50
+    max_minutes: float = 0.0  # stop (and write the EMA weights) after this long; 0: run all steps
 
 
 def load_photos(cfg: VideoTrainConfig) -> list[torch.Tensor]:
@@ -144,11 +145,15 @@ def main(cfg: VideoTrainConfig) -> dict:
         with torch.no_grad():
             for e, p in zip(ema.parameters(), model.parameters(), strict=True):
                 e.lerp_(p, 1 - cfg.ema)
-        if step % cfg.log_every == 0 or step == cfg.steps:
+        out_of_time = bool(cfg.max_minutes) and time.perf_counter() - start > 60 * cfg.max_minutes
+        if step % cfg.log_every == 0 or step == cfg.steps or out_of_time:
             logged = {k: v.item() for k, v in out.items()} | {"step": step}
             rate = step / (time.perf_counter() - start)
             print(f"step {step}: loss {logged['loss']:.4f}, inter bpp {logged['bpp']:.4f}, "
                   f"mse {logged['mse']:.5f}, {rate:.2f} steps/s", flush=True)  # fmt: skip
+        if out_of_time:
+            print(f"stopped at step {step}: --max-minutes {cfg.max_minutes} reached", flush=True)
+            break
     ema.update()
     sha = models.save(ema.cpu(), cfg.out, cfg.name, codec_name, extra=asdict(cfg))
     return {**logged, "sha256": sha, "seconds": time.perf_counter() - start}
