@@ -225,6 +225,9 @@ def install(encode: click.Command, decode: click.Command, info: click.Command) -
         inputs = kw["inputs"]
         if len(inputs) != 1 or not is_dicv_file(inputs[0]):
             return False
+        if kw["realism"] != 1.0 or kw["decoder"] is not None:  # generative image decodes only
+            option = "--decoder" if kw["decoder"] is not None else "--realism"
+            raise click.UsageError(f"{option} applies to generative image decodes; clips decode fast only")
         decode_video_file(
             inputs[0], kw["output"], mode=kw["mode"], device=kw["device"], max_pixels=kw["max_pixels"],
             offline=kw["offline"], force=kw["force"], quiet=kw["quiet"], inter_model=video.get("inter_model"),

@@ -178,6 +178,10 @@ class TestBadInputs:
             f"error: {clip}: there is no generative (DiT) decoder for video yet: use mode='fast'"
         ], r.output
         assert not (tmp_path / "back.y4m").exists()
+        for option, value in (("--realism", "0.5"), ("--decoder", "dit-ic-s-v6")):
+            r = run("decode", str(clip), "-o", str(tmp_path / "back.y4m"), option, value)
+            assert r.exit_code == 2 and f"{option} applies to generative image decodes" in r.output, r.output
+            assert not (tmp_path / "back.y4m").exists()
 
     def test_zero_frames_and_corrupt_and_vfr_clips(self, tmp_path, tiny_model_name) -> None:
         empty = tmp_path / "empty.y4m"
