@@ -353,6 +353,7 @@ def encode_files(
     model: str | None,
     device: str,
     alpha: str,
+    refine_steps: int = 0,
     bit_depth: str,
     offline: bool | None,
     force: bool,
@@ -370,7 +371,9 @@ def encode_files(
         def load(job: Job) -> Any:
             return dicodec.read_image(job.source, alpha=alpha, bit_depth=bit_depth)  # type: ignore[arg-type]
 
-        return codec.encode_many(todo, quality, tile_size=tile_size, load=load, workers=jobs)
+        return codec.encode_many(
+            todo, quality, tile_size=tile_size, refine_steps=refine_steps, load=load, workers=jobs
+        )
 
     run(the_plan, results, lambda job, data: _write_file(job, data, force), jobs=jobs, quiet=quiet)
 

@@ -343,6 +343,15 @@ Examples:
     show_default=True,
     help="Images with 16 bits per channel: error, or reduce them to 8 bits.",
 )
+@click.option(
+    "--refine-steps",
+    type=click.IntRange(0, 1000),
+    default=0,
+    show_default=True,
+    metavar="N",
+    help="Fit the latent to the image with N gradient steps before coding (e.g. 30): a smaller file for "
+    "the same quality, decoded as any other; encoding takes ~3N times longer. Best on a GPU.",
+)
 @click.option("--offline", is_flag=True, help=OFFLINE_HELP)
 @click.option("-f", "--force", is_flag=True, help="Overwrite the output file if it exists.")
 @click.option("--quiet", is_flag=True, help="Do not print the summary line (nor a progress bar).")
@@ -356,6 +365,7 @@ def encode(
     device: str,
     alpha: str,
     bit_depth: str,
+    refine_steps: int,
     offline: bool,
     force: bool,
     quiet: bool,
@@ -366,7 +376,7 @@ def encode(
         batch.encode_files(
             inputs, output, recursive=recursive, jobs=jobs, quality=quality, tile_size=tile_size,
             model=model, device=device, alpha=alpha, bit_depth=bit_depth, offline=offline or None,
-            force=force, quiet=quiet,
+            force=force, quiet=quiet, refine_steps=refine_steps,
         )  # fmt: skip
         return
     input_path = inputs[0]
@@ -378,6 +388,8 @@ def encode(
     extra: dict[str, Any] = {}  # options are only passed when asked for
     if tile_size is not None:
         extra["tile_size"] = tile_size
+    if refine_steps:
+        extra["refine_steps"] = refine_steps
     if offline:
         extra["offline"] = True  # otherwise the library reads DICODEC_OFFLINE
     start = time.perf_counter()

@@ -115,13 +115,23 @@ class ImageCodec(nn.Module):
             raise ValueError(f"tile sides must be multiples of {DOWNSCALE}, got {tuple(x.shape[-2:])}")
 
     @torch.no_grad()
-    def compress(self, x: Tensor, quality: float, coder: ModuleType = grouped_ans) -> list[bytes]:
+    def compress(
+        self, x: Tensor, quality: float, coder: ModuleType = grouped_ans, refine_steps: int = 0
+    ) -> list[bytes]:
         """Code one tile (1, 3, H, W) in [0, 1]; returns ``[z, y_0, ..., y_{S-1}]`` strings (``coder``:
-        the entropy coder of the bitstream version, see :meth:`LatentCodec.compress`)."""
+        the entropy coder of the bitstream version, see :meth:`LatentCodec.compress`).
+        ``refine_steps`` > 0 fits the latent to the tile first
+        (:mod:`~dicodec.codec.latent_refinement`): same format, fewer bits for the same quality."""
         self._check_tile(x)
-        gain, _ = self.gains(quality_to_level(quality, self.config.levels).to(x.device))
+        level = quality_to_level(quality, self.config.levels).to(x.device).reshape(1)
+        gain, inverse_gain = self.gains(level)
         with section("network"):
             y = self.analysis(x) * gain
+        if refine_steps > 0:
+            from dicodec.codec.latent_refinement import refine_latent
+
+            with section("refinement"):
+                y = refine_latent(self, x, y, inverse_gain, self.lambda_at(level), refine_steps)
         return self.latent_codec.compress(y, coder)
 
     @torch.no_grad()

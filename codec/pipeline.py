@@ -47,9 +47,15 @@ def entropy_coder(version: tuple[int, int]) -> ModuleType:
 
 
 def encode_image(
-    codec: ImageCodec, entry: ModelEntry, x: Tensor, quality: int, tile_size: int = DEFAULT_TILE
+    codec: ImageCodec,
+    entry: ModelEntry,
+    x: Tensor,
+    quality: int,
+    tile_size: int = DEFAULT_TILE,
+    refine_steps: int = 0,
 ) -> bytes:
-    """Code a (1, 3, H, W) float image in [0, 1] into a complete bitstream."""
+    """Code a (1, 3, H, W) float image in [0, 1] into a complete bitstream (``refine_steps``: see
+    :meth:`ImageCodec.compress`)."""
     height, width = x.shape[-2:]
     header = container.Header(
         version=parse_version(entry.bitstream_version),
@@ -67,7 +73,8 @@ def encode_image(
     with heap.retained_heap(enabled=x.device.type == "cpu"):  # same bytes, no page-fault storm
         for index in range(header.num_tiles):
             top, left, th, tw = container.tile_rect(header, index)
-            strings = codec.compress(padded[..., top : top + th, left : left + tw], quality, coder)
+            tile = padded[..., top : top + th, left : left + tw]
+            strings = codec.compress(tile, quality, coder, refine_steps=refine_steps)
             tiles.append(container.Tile(z=strings[0], y=tuple(strings[1:])))
     return container.write(header, tiles)
 

@@ -96,6 +96,17 @@ def check_quality(quality: Any) -> int:
     return int(quality)
 
 
+MAX_REFINE_STEPS = 1000
+
+
+def check_refine_steps(steps: Any) -> int:
+    """``refine_steps`` as an int, or ``DicodecError`` unless it is an integer from 0 to 1000."""
+    integer = isinstance(steps, (int, np.integer)) and not isinstance(steps, bool)
+    if not integer or not 0 <= steps <= MAX_REFINE_STEPS:
+        raise DicodecError(f"refine_steps must be an integer from 0 to {MAX_REFINE_STEPS}, got {steps!r}")
+    return int(steps)
+
+
 def check_tile_size(tile_size: int | None) -> int:
     """The tile side to use (the default for ``None``), or ``DicodecError`` if the format forbids it."""
     from dicodec.bitstream import container

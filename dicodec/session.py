@@ -28,6 +28,7 @@ from dicodec.arguments import (
     _device,
     check_decode_options,
     check_quality,
+    check_refine_steps,
     check_tile_size,
     decode_mode,
     to_output,
@@ -160,13 +161,16 @@ class Codec:
         return self
 
     # ------------------------------------------------------------------ one image
-    def encode(self, image: ImageLike, quality: int = 75, *, tile_size: int | None = None) -> bytes:
+    def encode(
+        self, image: ImageLike, quality: int = 75, *, tile_size: int | None = None, refine_steps: int = 0
+    ) -> bytes:
         """Compress one image; the arguments and the bytes are those of :func:`dicodec.encode`."""
         from dicodec.bitstream import container
         from dicodec.codec import pipeline, registry
 
         quality = check_quality(quality)
         tile_size = check_tile_size(tile_size)
+        refine_steps = check_refine_steps(refine_steps)
         x = to_tensor(image)
         h, w = x.shape[-2:]
         if max(h, w) > container.MAX_DIM or h * w > container.MAX_PIXELS:
@@ -177,7 +181,7 @@ class Codec:
         dev = self.device
         entry = registry.get_entry(self._model)
         codec = registry.load(entry.name, dev, offline=self._offline)
-        return pipeline.encode_image(codec, entry, x.to(dev), quality, tile_size)
+        return pipeline.encode_image(codec, entry, x.to(dev), quality, tile_size, refine_steps)
 
     def decode(
         self,
@@ -243,6 +247,7 @@ class Codec:
         quality: int = 75,
         *,
         tile_size: int | None = None,
+        refine_steps: int = 0,
         load: Callable[[Any], ImageLike] | None = None,
         workers: int = 2,
         prefetch: int | None = None,
@@ -254,7 +259,7 @@ class Codec:
 
         Args:
             images: the images, or anything ``load`` turns into one (file names, say).
-            quality, tile_size: as in :meth:`encode`, for every image.
+            quality, tile_size, refine_steps: as in :meth:`encode`, for every image.
             load: called on each element of ``images`` in ``workers`` threads, ``prefetch`` elements
                 ahead of the codec (default ``2 * workers``), e.g. reading and decoding a file while
                 the previous image is coded. Its ``DicodecError`` or ``OSError`` fails that item only.
@@ -262,9 +267,12 @@ class Codec:
         """
         quality = check_quality(quality)
         check_tile_size(tile_size)
-        return self._many(
-            images, load, workers, prefetch, lambda image: self.encode(image, quality, tile_size=tile_size)
-        )
+        check_refine_steps(refine_steps)
+
+        def encode_one(image: ImageLike) -> bytes:
+            return self.encode(image, quality, tile_size=tile_size, refine_steps=refine_steps)
+
+        return self._many(images, load, workers, prefetch, encode_one)
 
     def decode_many(
         self,

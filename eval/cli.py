@@ -158,6 +158,13 @@ that PyAV has): {_VIDEO_DEFAULTS_HELP}.
     "--dicodec-model", default=None, help="dicodec registry model name (default: the default model)."
 )
 @click.option(
+    "--dicodec-refine-steps",
+    type=click.IntRange(1, 1000),
+    default=30,
+    show_default=True,
+    help="The dicodec-refine codec: encoder-side latent refinement steps per image.",
+)
+@click.option(
     "--dicodec-inter-model",
     default=None,
     help="Video: code dicodec's inter frames with this contextual model (a weights file or registered "
@@ -189,6 +196,7 @@ def eval_command(
     patch_size: int,
     bd_method: str,
     dicodec_model: str | None,
+    dicodec_refine_steps: int,
     dicodec_inter_model: str | None,
     jobs: int,
     no_progress: bool,
@@ -226,6 +234,7 @@ def eval_command(
         patch_size=patch_size,
         bd_method=bd_method,
         dicodec_model=dicodec_model,
+        dicodec_refine_steps=dicodec_refine_steps,
         dicodec_inter_model=dicodec_inter_model,
         jobs=jobs,
         progress=not no_progress,

@@ -30,6 +30,7 @@ class EvalConfig:
     patch_size: int = 256  # HiFiC's FID/KID patch size
     bd_method: str = "pchip"
     dicodec_model: str | None = None
+    dicodec_refine_steps: int = 30  # the dicodec-refine codec's encoder-side latent refinement steps
     dicodec_inter_model: str | None = None  # video: a contextual inter model (name or weights file)
     jobs: int = 1
     progress: bool = True

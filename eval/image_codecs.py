@@ -49,6 +49,7 @@ DEFAULT_QUALITIES: dict[str, tuple[float, ...]] = {
     "hevc": (47, 42, 37, 32, 27, 22),
     "hevc420": (47, 42, 37, 32, 27, 22),
     "dicodec": (5, 20, 35, 50, 65, 80, 95),
+    "dicodec-refine": (5, 20, 35, 50, 65, 80, 95),  # the same, latents refined at encode (fast decode)
 }
 
 
@@ -279,25 +280,31 @@ def dicodec_modes(model: str | None = None) -> tuple[list[str], str]:
     return list(chosen.get("decode_modes") or fallback), f"decode_modes of {chosen.get('name', '?')}"
 
 
-def make_dicodec(model: str | None = None, device: str = "auto") -> ImageCodec:
-    """The dicodec adapter: encode once per quality, decode once per mode (one RD curve per mode)."""
+def make_dicodec(model: str | None = None, device: str = "auto", refine_steps: int = 0) -> ImageCodec:
+    """The dicodec adapter: encode once per quality, decode once per mode (one RD curve per mode).
+
+    ``refine_steps`` > 0 gives the ``dicodec-refine`` codec: latents fitted to each image at encode
+    (``dicodec.encode(refine_steps=...)``), decoded fast (curve ``dicodec-refine-fast``)."""
     import dicodec
 
+    name = "dicodec-refine" if refine_steps else "dicodec"
     try:
         modes, source = dicodec_modes(model)
     except CodecUnavailable as e:
         modes, source = ["fast"], str(e)
+    if refine_steps:
+        modes, source = ["fast"], f"refine_steps={refine_steps}"
 
     def encode(img: np.ndarray, q: float) -> bytes:
         try:
-            return dicodec.encode(img, quality=int(q), model=model, device=device)
+            return dicodec.encode(img, quality=int(q), model=model, device=device, refine_steps=refine_steps)
         except Exception as e:
             if _is_unavailable(e):
                 raise CodecUnavailable(f"dicodec.encode: {type(e).__name__}: {e}".rstrip(": ")) from e
             raise
 
     def decode(data: bytes, curve: str) -> np.ndarray:
-        mode = curve.removeprefix("dicodec-")
+        mode = curve.removeprefix(f"{name}-")
         try:
             out = dicodec.decode(data, mode=mode, device=device, output="numpy")
         except Exception as e:
@@ -309,20 +316,22 @@ def make_dicodec(model: str | None = None, device: str = "auto") -> ImageCodec:
         return np.asarray(out, dtype=np.uint8)
 
     return ImageCodec(
-        name="dicodec",
+        name=name,
         param="quality 0..100",
         settings=f"model={model or 'default'}, device={device}, modes={modes} ({source})",
         library=lambda: f"dicodec {dicodec.__version__}",
         encode=encode,
         decode=decode,
-        curves=[f"dicodec-{m}" for m in modes],
+        curves=[f"{name}-{m}" for m in modes],
     )
 
 
 # --------------------------------------------------------------------------- registry
 
 
-def make_codec(name: str, *, device: str = "auto", dicodec_model: str | None = None) -> ImageCodec:
+def make_codec(
+    name: str, *, device: str = "auto", dicodec_model: str | None = None, refine_steps: int = 30
+) -> ImageCodec:
     """Build the codec called ``name`` (see the module table)."""
     if name == "jpeg":
         return ImageCodec(
@@ -380,6 +389,8 @@ def make_codec(name: str, *, device: str = "auto", dicodec_model: str | None = N
         )
     if name == "dicodec":
         return make_dicodec(dicodec_model, device)
+    if name == "dicodec-refine":
+        return make_dicodec(dicodec_model, device, refine_steps=refine_steps)
     raise ValueError(f"unknown image codec {name!r}; known: {', '.join(DEFAULT_QUALITIES)}")
 
 

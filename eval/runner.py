@@ -93,7 +93,12 @@ class ImageEvaluator:
         self.errors: list[str] = []
         self.notes: dict[str, dict[str, list[str]]] = {}  # metric -> message -> items it applies to
         for name in cfg.codecs:
-            codec = make_codec(name, device=cfg.device, dicodec_model=cfg.dicodec_model)
+            codec = make_codec(
+                name,
+                device=cfg.device,
+                dicodec_model=cfg.dicodec_model,
+                refine_steps=cfg.dicodec_refine_steps,
+            )
             reason = codec.check()
             if reason:
                 for curve in codec.curves:

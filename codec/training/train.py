@@ -164,8 +164,12 @@ TRAIN_PRESETS: dict[str, TrainConfig] = {
 # what it computes at step 0).
 TRAIN_PRESETS |= {
     name: replace(TRAIN_PRESETS["hp32g"], preset=architecture)
-    for name, architecture in (("hp32h", "hp32d10"), ("hp32r", "hp32r"), ("hp32rc", "hp32rc"),
-                               ("hp32w", "hp32w"))
+    for name, architecture in (
+        ("hp32h", "hp32d10"),
+        ("hp32r", "hp32r"),
+        ("hp32rc", "hp32rc"),
+        ("hp32w", "hp32w"),
+    )
 }
 
 
