@@ -385,11 +385,9 @@ def encode(
     src = display_name(input_path)
     image = read_image(input_path, alpha=alpha, bit_depth=bit_depth)  # type: ignore[arg-type]
     check_output(out, force)  # before the slow part, so a refusal costs no waiting
-    extra: dict[str, Any] = {}  # options are only passed when asked for
+    extra: dict[str, Any] = {"refine_steps": refine_steps} if refine_steps else {}  # only when asked for
     if tile_size is not None:
         extra["tile_size"] = tile_size
-    if refine_steps:
-        extra["refine_steps"] = refine_steps
     if offline:
         extra["offline"] = True  # otherwise the library reads DICODEC_OFFLINE
     start = time.perf_counter()

@@ -19,6 +19,7 @@ image and settings give the same bytes on the same machine.
 from __future__ import annotations
 
 import copy
+import weakref
 
 import torch
 from pytorch_msssim import ms_ssim
@@ -30,6 +31,8 @@ from dicodec.codec.latent_codec import LatentCodec
 DEFAULT_STEPS = 30
 LEARNING_RATE = 3e-3  # Adam, on latents in quantisation-step units (chosen on the selection set)
 MSSSIM_MIN_SIDE = 161  # MS-SSIM's five scales need more than 160 px
+# codec -> its float twin, kept outside the codec so that it never enters its state_dict
+_TWINS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def float_latent_codec(latent_codec: LatentCodec) -> LatentCodec:
@@ -74,11 +77,12 @@ def refine_latent(
     """The best of ``y`` (the analysis' gained latent of tile ``x``) and ``steps`` refinements of it.
 
     ``codec`` is the :class:`~dicodec.codec.model.ImageCodec` (its synthesis and a float twin of its
-    latent codec, made once and kept on it); ``inverse_gain`` and ``lam`` are those of the coding level.
+    latent codec, made once per codec and device); ``inverse_gain`` and ``lam`` are those of the coding
+    level.
     """
-    twin = getattr(codec, "_refinement_twin", None)
-    if twin is None:
-        twin = codec._refinement_twin = float_latent_codec(codec.latent_codec)
+    twin = _TWINS.get(codec)
+    if twin is None or twin.entropy_bottleneck.quantiles.device != x.device:
+        twin = _TWINS[codec] = float_latent_codec(codec.latent_codec).to(x.device)
     start = y.detach().float()
     inverse_gain, lam = inverse_gain.detach(), lam.detach()
     codec.synthesis.requires_grad_(False)  # gradients for the latent only

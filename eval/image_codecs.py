@@ -292,12 +292,13 @@ def make_dicodec(model: str | None = None, device: str = "auto", refine_steps: i
         modes, source = dicodec_modes(model)
     except CodecUnavailable as e:
         modes, source = ["fast"], str(e)
+    options = {"refine_steps": refine_steps} if refine_steps else {}
     if refine_steps:
         modes, source = ["fast"], f"refine_steps={refine_steps}"
 
     def encode(img: np.ndarray, q: float) -> bytes:
         try:
-            return dicodec.encode(img, quality=int(q), model=model, device=device, refine_steps=refine_steps)
+            return dicodec.encode(img, quality=int(q), model=model, device=device, **options)
         except Exception as e:
             if _is_unavailable(e):
                 raise CodecUnavailable(f"dicodec.encode: {type(e).__name__}: {e}".rstrip(": ")) from e

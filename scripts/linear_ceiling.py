@@ -26,6 +26,7 @@ import click
 import numpy as np
 
 from dicodec.codec.training.data import list_images, load_rgb
+from dicodec.eval.metrics import psnr_from_mse
 
 BLOCK = 32
 
@@ -57,7 +58,7 @@ def block_psnr(image: np.ndarray, mean: np.ndarray, basis: np.ndarray) -> float:
     """PSNR of ``image``'s blocks projected onto ``basis`` (3072, K) and back."""
     b = blocks(image) - mean
     mse = float((((b @ basis) @ basis.T - b) ** 2).mean())
-    return 10 * np.log10(1 / max(mse, 1e-12))
+    return float(psnr_from_mse(mse, peak=1.0))
 
 
 @click.command()

@@ -71,8 +71,8 @@ class FakeDicodec:
     def list_models(self):
         return [{"name": "fake-v1", "default": True, "decode_modes": self.modes}]
 
-    def encode(self, image, quality=75, *, model=None, device="auto"):
-        self.calls.append(("encode", quality, model, device))
+    def encode(self, image, quality=75, *, model=None, device="auto", **options):
+        self.calls.append(("encode", quality, model, device, *options.items()))
         if self.encode_error:
             raise self.encode_error
         assert isinstance(quality, int)
@@ -117,6 +117,14 @@ class TestDicodecAdapter:
         with pytest.raises(CodecUnavailable, match="UnavailableError"):
             codec.decode(data, "dicodec-generative")
         assert ("encode", 50, None, "cpu") in fake_dicodec.calls
+
+    def test_refine_codec_passes_its_steps_and_decodes_fast_only(self, fake_dicodec):
+        codec = make_codec("dicodec-refine", device="cpu", refine_steps=7)
+        assert (codec.name, codec.curves) == ("dicodec-refine", ["dicodec-refine-fast"])
+        img = _photo(16, 24)
+        assert codec.decode(codec.encode(img, 40.0), "dicodec-refine-fast").shape == img.shape
+        assert ("encode", 40, None, "cpu", ("refine_steps", 7)) in fake_dicodec.calls
+        assert ("decode", "fast", "cpu", "numpy") in fake_dicodec.calls
 
     def test_unavailable_mode_is_reported_and_run_continues(self, fake_dicodec, tmp_path):
         folder = _write_images(tmp_path / "imgs")

@@ -47,6 +47,7 @@ def test_the_refined_latent_scores_no_worse_than_the_analysis_latent(codec, one_
         after = rd_objective(twin, codec.synthesis, refined, x, inverse_gain, lam, noisy=False).item()
     assert after <= before
     assert refined.shape == y.shape and not refined.requires_grad
+    assert not any(key.startswith("_") for key in codec.state_dict())  # the twin is not part of the model
 
 
 def test_zero_steps_keep_the_latent_and_the_global_generator_is_untouched(codec, one_torch_thread):
