@@ -287,14 +287,15 @@ def make_dicodec(model: str | None = None, device: str = "auto", refine_steps: i
     (``dicodec.encode(refine_steps=...)``), decoded fast (curve ``dicodec-refine-fast``)."""
     import dicodec
 
-    name = "dicodec-refine" if refine_steps else "dicodec"
-    try:
-        modes, source = dicodec_modes(model)
-    except CodecUnavailable as e:
-        modes, source = ["fast"], str(e)
-    options = {"refine_steps": refine_steps} if refine_steps else {}
+    name, options = "dicodec", {}
     if refine_steps:
+        name, options = "dicodec-refine", {"refine_steps": refine_steps}
         modes, source = ["fast"], f"refine_steps={refine_steps}"
+    else:
+        try:
+            modes, source = dicodec_modes(model)
+        except CodecUnavailable as e:
+            modes, source = ["fast"], str(e)
 
     def encode(img: np.ndarray, q: float) -> bytes:
         try:

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 
 from dicodec.codec import registry
 from dicodec.codec.config import PRESETS
-from dicodec.codec.fixed_point import ExactConv2d
+from dicodec.codec.latent_refinement import float_latent_codec
 from dicodec.codec.model import ImageCodec
 from dicodec.codec.training.data import list_images, load_rgb
 from dicodec.codec.training.video_data import CameraMotion, render_clip
@@ -118,11 +118,8 @@ def main(cfg: VideoTrainConfig) -> dict:
     torch.manual_seed(cfg.seed)
     generator = torch.Generator().manual_seed(cfg.seed)
     model = ContextualLatentCodec(codec.config, cfg.context_hidden).to(device)
-    image_entropy = copy.deepcopy(codec.latent_codec)  # released files hold only the integer weights:
-    for module in image_entropy.modules():  # their float copies come back from them (thaw)
-        if isinstance(module, ExactConv2d):
-            module.thaw()
-    warm_start_from_image(model, image_entropy)
+    # released files hold only the integer weights: their float copies come back from them (thaw)
+    warm_start_from_image(model, float_latent_codec(codec.latent_codec))
     ema = copy.deepcopy(model).eval()
     main_params = [p for n, p in model.named_parameters() if not n.endswith("quantiles")]
     aux_params = [p for n, p in model.named_parameters() if n.endswith("quantiles")]
