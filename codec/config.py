@@ -27,9 +27,26 @@ class CodecConfig:
     # shortcuts around every stride-2 stage, against the ~29 dB ceiling of the plain 32x transforms
     residual_shortcuts: bool = False
     coarse_blocks: int = 0  # more ConvNeXt blocks at 1/16 and on the 1/32 latent of both transforms
+    # Detail layer (codec/detail_layer.py): D channels at 1/16, read at 1/8 and added back at 1/8, packed
+    # after the base latent as 4D channels at 1/32, with their own hyperprior and slices; 0: none.
+    detail_channels: int = 0
+    detail_hyper_channels: int = 64
+    detail_slices: int = 6
+    detail_slice_hidden: int = 96
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @property
+    def coded_channels(self) -> int:
+        """Channels of the latent that is coded: the base latent and the packed detail layer."""
+        return self.latent_channels + 4 * self.detail_channels
+
+    @property
+    def strings_per_tile(self) -> int:
+        """Entropy-coded strings after the hyper-latent's in a tile: the base slices, then (detail layer)
+        its hyper-latent and slices. The bitstream header's ``num_slices`` field holds this number."""
+        return self.num_slices + (1 + self.detail_slices if self.detail_channels else 0)
 
 
 PRESETS: dict[str, CodecConfig] = {
@@ -56,7 +73,16 @@ PRESETS: dict[str, CodecConfig] = {
     # (zero-initialised widening, codec/training/warm_start.py). +7.5M parameters, mostly 5 new slices.
     "hp32w": CodecConfig(lambda_min=3e-5, lambda_max=3e-5 * 2000 ** (9 / 7), levels=10, refine_blocks=2,
                          latent_channels=640, num_slices=10),
+    # hp32d10 with a 192-channel detail layer at 1/16 (768 more values per 32x32 block: 1,088 in all, the
+    # ~1,000 a block needs for 36 dB, scripts/linear_ceiling.py); the base latent is hp32d10's, so the
+    # DiT decoder's input keeps its shape, and hp32-v7 warm-starts it with the same pixels at step 0.
+    "hp32x": CodecConfig(lambda_min=3e-5, lambda_max=3e-5 * 2000 ** (9 / 7), levels=10, refine_blocks=2,
+                         detail_channels=192),
     # A few-kilobyte model for tests and CPU smoke runs: same code paths, tiny widths.
     "tiny": CodecConfig(channels=16, latent_channels=32, hyper_channels=16, num_slices=2, slice_hidden=16,
                         levels=3),
+    # tiny with a detail layer, for the tests of codec/detail_layer.py
+    "tiny-detail": CodecConfig(channels=16, latent_channels=32, hyper_channels=16, num_slices=2,
+                               slice_hidden=16, levels=3, detail_channels=8, detail_hyper_channels=8,
+                               detail_slices=2, detail_slice_hidden=16),
 }  # fmt: skip

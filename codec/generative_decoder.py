@@ -54,6 +54,7 @@ from dicodec.codec.model import ImageCodec, quality_to_level
 from dicodec.codec.timing import section
 from dicodec.codec.transforms import DOWNSCALE, synthesis_transform
 from dicodec.codec.windowed_synthesis import synthesize_in_strips
+from dicodec.errors import UnavailableError
 
 # ------------------------------------------------------------------ entropy-model uncertainty
 
@@ -320,6 +321,8 @@ def generative_decode(
     and in between it is often above both ends in PSNR (docs/dit.md). ``coder``: the entropy coder of
     the file's bitstream version (:meth:`LatentCodec.compress`).
     """
+    if codec.detail_codec is not None:
+        raise UnavailableError("no generative decode for codecs with a detail layer (the DiT reads the base)")
     device = codec.log_gain.device
     latent_hw = (tile_shape[0] // DOWNSCALE, tile_shape[1] // DOWNSCALE)
     y_hat, sigma = decode_with_scales(codec.latent_codec, strings, latent_hw, device, coder)

@@ -19,7 +19,9 @@ image and settings give the same bytes on the same machine.
 from __future__ import annotations
 
 import copy
+import functools
 import weakref
+from collections.abc import Callable
 
 import torch
 from pytorch_msssim import ms_ssim
@@ -31,7 +33,7 @@ from dicodec.codec.latent_codec import LatentCodec
 DEFAULT_STEPS = 30
 LEARNING_RATE = 3e-3  # Adam, on latents in quantisation-step units (chosen on the selection set)
 MSSSIM_MIN_SIDE = 161  # MS-SSIM's five scales need more than 160 px
-# codec -> its float twin, kept outside the codec so that it never enters its state_dict
+# codec -> the float twins of its latent codecs, kept outside the codec so that it never enters its state_dict
 _TWINS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
@@ -47,7 +49,7 @@ def float_latent_codec(latent_codec: LatentCodec) -> LatentCodec:
 
 
 def rd_objective(
-    latent_codec: LatentCodec,
+    latent_codec: Callable[..., dict],
     synthesis,
     y: Tensor,
     x: Tensor,
@@ -55,7 +57,9 @@ def rd_objective(
     lam: Tensor,
     noisy: bool,
 ) -> Tensor:
-    """Rate (bits per pixel) + lambda * distortion of coding the gained latent ``y`` of image ``x``."""
+    """Rate (bits per pixel) + lambda * distortion of coding the gained latent ``y`` of image ``x``
+    (``latent_codec``: a :class:`LatentCodec` or anything called like one, e.g.
+    :meth:`ImageCodec.code_latent <dicodec.codec.model.ImageCodec.code_latent>`)."""
     out = latent_codec(y, noisy_rate=noisy)
     x_hat = synthesis(out["y_hat"] * inverse_gain)
     bits = sum((-torch.log2(lik)).sum() for lik in out["likelihoods"].values())
@@ -80,9 +84,10 @@ def refine_latent(
     latent codec, made once per codec and device); ``inverse_gain`` and ``lam`` are those of the coding
     level.
     """
-    twin = _TWINS.get(codec)
-    if twin is None or twin.entropy_bottleneck.quantiles.device != x.device:
-        twin = _TWINS[codec] = float_latent_codec(codec.latent_codec).to(x.device)
+    twins = _TWINS.get(codec)
+    if twins is None or twins[0].entropy_bottleneck.quantiles.device != x.device:
+        twins = _TWINS[codec] = [float_latent_codec(lc).to(x.device) for lc in codec.latent_codecs()]
+    twin = functools.partial(codec.code_latent, codecs=twins)
     start = y.detach().float()
     inverse_gain, lam = inverse_gain.detach(), lam.detach()
     codec.synthesis.requires_grad_(False)  # gradients for the latent only

@@ -78,7 +78,8 @@ def lean_synthesis(transform: nn.Module, latent: Tensor) -> Tensor:
     """
     with torch.no_grad():
         gated = hasattr(transform, "shortcut") or "input" in getattr(transform, "refine", {})
-        if gated:  # residual autoencoding or input refinement: its own forward (lean saves only 3%)
+        if gated or getattr(transform, "detail", None) is not None:
+            # residual autoencoding, input refinement or a detail layer: its own forward (lean saves 3%)
             return transform(latent).contiguous()
         x = latent.clone()  # small; the in-place steps below never reach the caller's tensor
         if isinstance(transform, RefinedTransform):

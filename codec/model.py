@@ -44,10 +44,24 @@ class ImageCodec(nn.Module):
         super().__init__()
         self.config = config
         m = config.latent_channels
-        shape = (config.channels, m, config.refine_blocks, config.residual_shortcuts, config.coarse_blocks)
+        shape = (config.channels, m, config.refine_blocks, config.residual_shortcuts, config.coarse_blocks,
+                 config.detail_channels)  # fmt: skip
         self.analysis = analysis_transform(*shape)
         self.synthesis = synthesis_transform(*shape)
         self.latent_codec = LatentCodec(m, config.hyper_channels, config.num_slices, config.slice_hidden)
+        # The detail layer's channels (codec/detail_layer.py) have their own hyperprior and slices: the
+        # base latent's strings are coded exactly as without it.
+        self.detail_codec = (
+            LatentCodec(
+                config.coded_channels - m,
+                config.detail_hyper_channels,
+                config.detail_slices,
+                config.detail_slice_hidden,
+            )
+            if config.detail_channels
+            else None
+        )
+        m = config.coded_channels
         # Gains start at (lambda / lambda_mid)^(1/2): the MSE-optimal quantization step scales as
         # lambda^(-1/2), so this is where training would move them first.
         lam = self.level_lambdas()
@@ -91,7 +105,7 @@ class ImageCodec(nn.Module):
         with amp:
             y = self.analysis(x)
         y = y.float() * gain
-        out = self.latent_codec(y, noisy_rate=noisy_rate)
+        out = self.code_latent(y, noisy_rate=noisy_rate)
         with amp:
             x_hat = self.synthesis(out["y_hat"] * inverse_gain)
         return {
@@ -100,12 +114,37 @@ class ImageCodec(nn.Module):
             "scale_excess": out["scale_excess"],
         }
 
+    def latent_codecs(self) -> list[LatentCodec]:
+        """The entropy models, base latent's first (with a detail layer, then the detail layer's)."""
+        return [self.latent_codec] + ([self.detail_codec] if self.detail_codec is not None else [])
+
+    def code_latent(
+        self, y: Tensor, noisy_rate: bool = True, codecs: list[LatentCodec] | None = None
+    ) -> dict:
+        """:meth:`LatentCodec.forward` over the whole coded latent: with a detail layer, its channels
+        go through their own entropy model and the likelihoods gain ``y_detail`` and ``z_detail``.
+        ``codecs``: stand-ins for :meth:`latent_codecs` (the float twins of encoder-side refinement)."""
+        base_codec, *detail_codec = codecs or self.latent_codecs()
+        if not detail_codec:
+            return base_codec(y, noisy_rate=noisy_rate)
+        m = self.config.latent_channels
+        base = base_codec(y[:, :m], noisy_rate=noisy_rate)
+        detail = detail_codec[0](y[:, m:], noisy_rate=noisy_rate)
+        likelihoods = dict(base["likelihoods"])
+        likelihoods.update({f"{k}_detail": v for k, v in detail["likelihoods"].items()})
+        return {
+            "y_hat": torch.cat([base["y_hat"], detail["y_hat"]], 1),
+            "likelihoods": likelihoods,
+            "scale_excess": base["scale_excess"] + detail["scale_excess"],
+        }
+
     def aux_loss(self) -> Tensor:
-        return self.latent_codec.aux_loss()
+        return sum(lc.aux_loss() for lc in self.latent_codecs())
 
     def update(self) -> None:
         """Freeze the integer entropy-parameter networks and CDF tables."""
-        self.latent_codec.update()
+        for lc in self.latent_codecs():
+            lc.update()
 
     # ------------------------------------------------------------------ coding of one tile
     def _check_tile(self, x: Tensor) -> None:
@@ -118,7 +157,8 @@ class ImageCodec(nn.Module):
     def compress(
         self, x: Tensor, quality: float, coder: ModuleType = grouped_ans, refine_steps: int = 0
     ) -> list[bytes]:
-        """Code one tile (1, 3, H, W) in [0, 1]; returns ``[z, y_0, ..., y_{S-1}]`` strings (``coder``:
+        """Code one tile (1, 3, H, W) in [0, 1]; returns ``[z, y_0, ..., y_{S-1}]`` strings, a detail
+        layer's ``[z, y_0, ...]`` after them (``coder``:
         the entropy coder of the bitstream version, see :meth:`LatentCodec.compress`).
         ``refine_steps`` > 0 fits the latent to the tile first
         (:mod:`~dicodec.codec.latent_refinement`): same format, fewer bits for the same quality."""
@@ -132,7 +172,10 @@ class ImageCodec(nn.Module):
 
             with section("refinement"):
                 y = refine_latent(self, x, y, inverse_gain, self.lambda_at(level), refine_steps)
-        return self.latent_codec.compress(y, coder)
+        if self.detail_codec is None:
+            return self.latent_codec.compress(y, coder)
+        m = self.config.latent_channels
+        return self.latent_codec.compress(y[:, :m], coder) + self.detail_codec.compress(y[:, m:], coder)
 
     @torch.no_grad()
     def decompress_latent(
@@ -145,7 +188,13 @@ class ImageCodec(nn.Module):
         """Entropy-decode one tile's latent, gain removed: what both decode modes start from."""
         h, w = tile_shape[0] // DOWNSCALE, tile_shape[1] // DOWNSCALE
         device = self.log_gain.device
-        y_hat = self.latent_codec.decompress(strings, (h, w), device, coder=coder)
+        if self.detail_codec is None:
+            y_hat = self.latent_codec.decompress(strings, (h, w), device, coder=coder)
+        else:  # [z, base slices..., z_detail, detail slices...]
+            cut = 1 + self.config.num_slices
+            base = self.latent_codec.decompress(strings[:cut], (h, w), device, coder=coder)
+            detail = self.detail_codec.decompress(strings[cut:], (h, w), device, coder=coder)
+            y_hat = torch.cat([base, detail], 1)
         _, inverse_gain = self.gains(quality_to_level(quality, self.config.levels).to(device))
         return y_hat * inverse_gain
 

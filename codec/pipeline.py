@@ -65,7 +65,7 @@ def encode_image(
         height=int(height),
         quality=int(quality),
         tile_size=int(tile_size),
-        num_slices=codec.config.num_slices,
+        num_slices=codec.config.strings_per_tile,
     )
     padded = pad_image(x, header.pad_multiple)
     coder = entropy_coder(header.version)
@@ -91,10 +91,10 @@ def check_weights_hash(header: container.Header, entry: ModelEntry) -> None:
 def check_model(header: container.Header, entry: ModelEntry, codec: ImageCodec) -> None:
     """Refuse to decode with weights other than those the file was written with."""
     check_weights_hash(header, entry)
-    if header.num_slices != codec.config.num_slices:
+    if header.num_slices != codec.config.strings_per_tile:
         raise Corrupt(
             f"file declares {header.num_slices} latent slices, model {entry.name} uses "
-            f"{codec.config.num_slices}"
+            f"{codec.config.strings_per_tile}"
         )
 
 

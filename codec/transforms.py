@@ -29,9 +29,11 @@ from __future__ import annotations
 import math
 import warnings
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from dicodec.codec.detail_layer import DetailAnalysis, DetailSynthesis
 from dicodec.codec.residual_autoencoding import ResidualShortcut
 
 with warnings.catch_warnings():
@@ -80,13 +82,21 @@ class RefinedTransform(nn.Module):
     (``refine.input``: before the first layer) and gated residual-autoencoding shortcuts around the
     stride-2 stages under ``shortcut.<index of the stage's first layer>``
     (:mod:`dicodec.codec.residual_autoencoding`). A stage's shortcut is added to the output of its last
-    layer, before any refinement block that follows it."""
+    layer, before any refinement block that follows it.
+
+    ``detail`` (:mod:`dicodec.codec.detail_layer`) works at layer ``detail_at`` (after its refinement
+    blocks): an analysis branch reads the features there and its packed latent is appended to the
+    output's channels; a synthesis branch (``base_channels`` set: the input's first channels are the
+    base latent, the rest the packed detail latent) adds its residual to the features there."""
 
     def __init__(
         self,
         layers: list[nn.Module],
         refine: dict[int | str, nn.Module],
         shortcuts: tuple[ResidualShortcut, ...] = (),
+        detail: nn.Module | None = None,
+        detail_at: int = -1,
+        base_channels: int | None = None,
     ):
         super().__init__()
         self.num_layers = len(layers)
@@ -96,8 +106,14 @@ class RefinedTransform(nn.Module):
         if shortcuts:
             self.shortcut = nn.ModuleDict({str(s.start): s for s in shortcuts})
         self._ends = {s.end: str(s.start) for s in shortcuts}
+        self.detail = detail
+        self._detail_at = detail_at if detail is not None else -1
+        self._base_channels = base_channels
 
     def forward(self, x: Tensor) -> Tensor:
+        packed = None
+        if self.detail is not None and self._base_channels is not None:
+            x, packed = x[:, : self._base_channels], x[:, self._base_channels :]
         if "input" in self.refine:
             x = self.refine["input"](x)
         stage_input = x
@@ -110,6 +126,13 @@ class RefinedTransform(nn.Module):
                 x = self.shortcut[self._ends[i]](x, stage_input)
             if key in self.refine:
                 x = self.refine[key](x)
+            if i == self._detail_at:
+                if packed is None:
+                    packed = self.detail(x)  # analysis: read here, appended at the end
+                else:
+                    x = x + self.detail(packed)
+        if packed is not None and self._base_channels is None:
+            x = torch.cat([x, packed.to(x.dtype)], 1)
         return x
 
 
@@ -119,15 +142,18 @@ def _assemble(
     stages: tuple[tuple[int, int, int, int], ...],
     up: bool,
     shortcuts: bool,
+    detail: tuple[nn.Module, int, int | None] | None = None,
 ) -> nn.Module:
     """``refine``: position -> (channels, number of ConvNeXt blocks); ``stages``: (first layer, last
-    layer, input channels, output channels) of each stride-2 stage, shortcut when ``shortcuts``."""
+    layer, input channels, output channels) of each stride-2 stage, shortcut when ``shortcuts``;
+    ``detail``: (branch, layer, base channels of a synthesis input), see :class:`RefinedTransform`."""
     refine = {i: (c, k) for i, (c, k) in refine.items() if k > 0}
-    if not refine and not shortcuts:
+    if not refine and not shortcuts and detail is None:
         return nn.Sequential(*layers)  # the released layout: analysis.0.weight, ...
     blocks = {i: nn.Sequential(*(ConvNeXtBlock(c) for _ in range(k))) for i, (c, k) in refine.items()}
     gated = tuple(ResidualShortcut(cin, cout, up, a, b) for a, b, cin, cout in stages) if shortcuts else ()
-    return RefinedTransform(layers, blocks, gated)
+    branch, at, base = detail if detail is not None else (None, -1, None)
+    return RefinedTransform(layers, blocks, gated, branch, at, base)
 
 
 def _down(cin: int, cout: int) -> nn.Conv2d:
@@ -144,8 +170,9 @@ def analysis_transform(
     refine_blocks: int = 0,
     residual_shortcuts: bool = False,
     coarse_blocks: int = 0,
+    detail_channels: int = 0,
 ) -> nn.Module:
-    """RGB in [0, 1], (B, 3, H, W) -> latent (B, M, H/32, W/32).
+    """RGB in [0, 1], (B, 3, H, W) -> latent (B, M, H/32, W/32) (with a detail layer: (B, M + 4D, ...)).
 
     Args:
         channels: width N of the stages.
@@ -153,6 +180,7 @@ def analysis_transform(
         refine_blocks: ConvNeXt blocks at 1/4, 1/8 and 1/16.
         residual_shortcuts: DC-AE shortcuts (zero-gated) around each stride-2 stage and its GDN.
         coarse_blocks: further ConvNeXt blocks at 1/16 and on the 1/32 latent.
+        detail_channels: D of a detail layer read at 1/8 (:mod:`dicodec.codec.detail_layer`), 0: none.
     """
     n, m = channels, latent_channels
     layers = [
@@ -165,7 +193,8 @@ def analysis_transform(
     refine = {3: (n, refine_blocks), 6: (n, refine_blocks), 9: (n, refine_blocks + coarse_blocks),
               10: (m, coarse_blocks)}  # fmt: skip
     stages = ((0, 1, 3, n), (2, 3, n, n), (4, 5, n, n), (7, 8, n, n), (10, 10, n, m))
-    return _assemble(layers, refine, stages, up=False, shortcuts=residual_shortcuts)
+    detail = (DetailAnalysis(n, detail_channels), 6, None) if detail_channels else None
+    return _assemble(layers, refine, stages, up=False, shortcuts=residual_shortcuts, detail=detail)
 
 
 def synthesis_transform(
@@ -174,9 +203,10 @@ def synthesis_transform(
     refine_blocks: int = 0,
     residual_shortcuts: bool = False,
     coarse_blocks: int = 0,
+    detail_channels: int = 0,
 ) -> nn.Module:
     """Latent (B, M, h, w) -> RGB (B, 3, 32h, 32w), unclamped (arguments as :func:`analysis_transform`'s,
-    with the IGDN of each stage inside its shortcut)."""
+    with the IGDN of each stage inside its shortcut; a detail layer's residual joins at 1/8)."""
     n, m = channels, latent_channels
     layers = [
         _up(m, n), GDN(n, inverse=True), ResidualBlock(n),   # 2: 1/16
@@ -188,7 +218,8 @@ def synthesis_transform(
     refine = {"input": (m, coarse_blocks), 2: (n, refine_blocks + coarse_blocks), 5: (n, refine_blocks),
               7: (n, refine_blocks)}  # fmt: skip
     stages = ((0, 1, m, n), (3, 4, n, n), (6, 7, n, n), (8, 9, n, n), (10, 10, n, 3))
-    return _assemble(layers, refine, stages, up=True, shortcuts=residual_shortcuts)
+    detail = (DetailSynthesis(n, detail_channels), 5, m) if detail_channels else None
+    return _assemble(layers, refine, stages, up=True, shortcuts=residual_shortcuts, detail=detail)
 
 
 def synthesis_reach(coarse_blocks: int) -> int:

@@ -227,6 +227,8 @@ def load_codec_file(
         model = ImageCodec(config)
     state = {KEY_MIGRATIONS.get(k, k): v for k, v in state.items()}
     model.latent_codec.resize_buffers_for(state, "latent_codec.")
+    if model.detail_codec is not None:
+        model.detail_codec.resize_buffers_for(state, "detail_codec.")
     try:
         missing, unexpected = load_fp32_state(model, state, strict=False, device=device)
     except RuntimeError as exc:  # a tensor of the wrong shape
@@ -234,7 +236,8 @@ def load_codec_file(
     missing = set(missing) - _exact_float_keys(model)
     if missing or unexpected:
         raise ModelError(f"{path.name}: missing tensors {sorted(missing)[:3]}, unexpected {unexpected[:3]}")
-    model.latent_codec._tables = None
+    for latent_codec in model.latent_codecs():
+        latent_codec._tables = None
     return model.eval()
 
 

@@ -161,7 +161,8 @@ TRAIN_PRESETS: dict[str, TrainConfig] = {
 # hp32r on hp32d10 + DC-AE residual autoencoding (zero-gated: from hp32-v7 it starts as exactly hp32h
 # does) and hp32rc on hp32r plus ConvNeXt blocks at 1/16 and 1/32 (docs/training.md, "Residual
 # autoencoding"); hp32w on hp32d10 with a 640-channel latent (widened from hp32-v7 without changing
-# what it computes at step 0).
+# what it computes at step 0); hp32x on hp32d10 with a detail layer at 1/16 (codec/detail_layer.py,
+# zero-initialised where it joins the synthesis: from hp32-v7 the same pixels at step 0).
 TRAIN_PRESETS |= {
     name: replace(TRAIN_PRESETS["hp32g"], preset=architecture)
     for name, architecture in (
@@ -169,6 +170,7 @@ TRAIN_PRESETS |= {
         ("hp32r", "hp32r"),
         ("hp32rc", "hp32rc"),
         ("hp32w", "hp32w"),
+        ("hp32x", "hp32x"),
     )
 }
 
@@ -262,7 +264,8 @@ def main(cfg: TrainConfig, resume: bool = False) -> dict:
             print(f"warm start from {cfg.init}: {counts}", flush=True)
     if cfg.scale_bound not in ("ste", "toward"):
         raise ValueError(f"scale_bound must be 'ste' or 'toward', got {cfg.scale_bound!r}")
-    model.latent_codec.scale_bound = cfg.scale_bound
+    for latent_codec in model.latent_codecs():
+        latent_codec.scale_bound = cfg.scale_bound
     if cfg.amp == "bf16":
         model.amp_dtype = torch.bfloat16
     elif cfg.amp != "none":

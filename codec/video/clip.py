@@ -39,7 +39,7 @@ from dicodec.codec.pipeline import check_model, check_weights_hash, pad_image, t
 from dicodec.codec.transforms import DOWNSCALE
 from dicodec.codec.video import models
 from dicodec.codec.video.contextual import ContextualLatentCodec, TemporalMeanInter, clamp_latent
-from dicodec.errors import Corrupt, DicodecError, ImageError, LimitExceeded
+from dicodec.errors import Corrupt, DicodecError, ImageError, LimitExceeded, UnavailableError
 
 INTER_CHOICES = ("cheaper", "always")
 CODER = grouped_ans  # video 1.0 codes every string with the grouped ANS coder (bitstream section 8.2)
@@ -68,6 +68,8 @@ class _Scheme:
     """The image codec, its gains at one quality, and the inter scheme of a clip, on one device."""
 
     def __init__(self, codec: ImageCodec, quality: int, inter: ContextualLatentCodec | None, device):
+        if codec.detail_codec is not None:
+            raise UnavailableError("video coding does not support image codecs with a detail layer")
         self.codec, self.device = codec, device
         level = quality_to_level(quality, codec.config.levels).to(device)
         self.gain, self.inverse_gain = codec.gains(level)
