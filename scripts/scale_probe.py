@@ -22,25 +22,43 @@ import numpy as np
 import torch
 
 from dicodec.codec.fixed_point import ACT_BITS, quantize_activation_exact
-from dicodec.codec.latent_codec import SCALE_LEVELS, scale_index_exact
+from dicodec.codec.latent_codec import SCALE_LEVELS, LatentCodec, scale_index_exact
 from dicodec.codec.model import ImageCodec, quality_to_level
 from dicodec.codec.training.data import list_images, load_rgb
 
 TOP_SCALES = 4  # "top" = the largest TOP_SCALES table entries (exp(5.0) and up: >= 7 bits for a zero)
 
 
+def _slice_outputs(lc: LatentCodec, y: torch.Tensor):
+    """Per slice of ``y`` coded by ``lc``: the fixed-point log-scales and the symbols, as decoded."""
+    one = float(2**ACT_BITS)
+    z = lc.hyper_analysis(y)
+    medians = lc._z_medians(z.device)
+    hyper = lc.hyper_synthesis.forward_exact(quantize_activation_exact(torch.round(z - medians) + medians))
+    hyper = hyper[..., : y.shape[-2], : y.shape[-1]]
+    context: list[torch.Tensor] = []
+    for i, y_i in enumerate(y.chunk(lc.num_slices, 1)):
+        mean_int, log_scale_int = lc.slice_nets[i].forward_exact(torch.cat([hyper, *context], 1)).chunk(2, 1)
+        symbols = torch.round(y_i.double() - mean_int / one)
+        yield log_scale_int, symbols
+        context.append(lc._next_context(symbols, mean_int))
+
+
 @torch.no_grad()
 def probe(codec: ImageCodec, images: list[np.ndarray], quality: float) -> dict:
     """Bytes per string summed over ``images``, and per slice the log-scale range (real units) and the
-    shares of elements at the top table scales and of non-zero symbols."""
-    lc = codec.latent_codec
+    shares of elements at the top table scales and of non-zero symbols (a detail layer's slices after
+    the base latent's, codec/detail_layer.py)."""
+    codecs = codec.latent_codecs()
     one = float(2**ACT_BITS)
-    strings = np.zeros(lc.num_slices + 1, dtype=np.int64)
+    strings = np.zeros(1 + codec.config.strings_per_tile, dtype=np.int64)
     slices = [
         {"log_scale_min": np.inf, "log_scale_max": -np.inf, "top_scales": 0, "nonzero": 0, "elements": 0}
+        for lc in codecs
         for _ in range(lc.num_slices)
     ]
     gain, _ = codec.gains(quality_to_level(quality, codec.config.levels))
+    m = codec.config.latent_channels
     for array in images:
         h, w = array.shape[0] // 128 * 128, array.shape[1] // 128 * 128
         if min(h, w) == 0:
@@ -48,29 +66,18 @@ def probe(codec: ImageCodec, images: list[np.ndarray], quality: float) -> dict:
         x = torch.from_numpy(array[:h, :w].copy()).permute(2, 0, 1)[None].float() / 255.0
         strings += np.array([len(s) for s in codec.compress(x, quality)])
         y = codec.analysis(x) * gain
-        z = lc.hyper_analysis(y)
-        medians = lc._z_medians(z.device)
-        hyper = lc.hyper_synthesis.forward_exact(
-            quantize_activation_exact(torch.round(z - medians) + medians)
-        )
-        hyper = hyper[..., : y.shape[-2], : y.shape[-1]]
-        context: list[torch.Tensor] = []
-        for i, y_i in enumerate(y.chunk(lc.num_slices, 1)):
-            mean_int, log_scale_int = (
-                lc.slice_nets[i].forward_exact(torch.cat([hyper, *context], 1)).chunk(2, 1)
-            )
-            symbols = torch.round(y_i.double() - mean_int / one)
-            s = slices[i]
+        parts = [y[:, :m], y[:, m:]][: len(codecs)]
+        outputs = (out for lc, part in zip(codecs, parts, strict=True) for out in _slice_outputs(lc, part))
+        for s, (log_scale_int, symbols) in zip(slices, outputs, strict=True):
             s["log_scale_min"] = min(s["log_scale_min"], float(log_scale_int.min()) / one)
             s["log_scale_max"] = max(s["log_scale_max"], float(log_scale_int.max()) / one)
             s["top_scales"] += int((scale_index_exact(log_scale_int) >= SCALE_LEVELS - TOP_SCALES).sum())
             s["nonzero"] += int((symbols != 0).sum())
             s["elements"] += symbols.numel()
-            context.append(lc._next_context(symbols, mean_int))
     return {
         "quality": quality,
         "images": len(images),
-        "bytes_per_string": strings.tolist(),  # z, y_0 .. y_{S-1}
+        "bytes_per_string": strings.tolist(),  # z, y_0 .. y_{S-1} (then a detail layer's z, y_0 ..)
         "slices": [
             {
                 "log_scale_min": s["log_scale_min"],
