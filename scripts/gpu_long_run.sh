@@ -112,6 +112,8 @@ judge)
     --json "$OUT/ceiling_$name.json" | tail -n 2 | tee "$OUT/ceiling_$name.txt"
   python3 "$src/scripts/rd_quick.py" "/tmp/$name.safetensors" "$photos" --device cuda \
     --qualities 0,20,40,60,80,100 | tee "$OUT/rd_quick_$name.txt"
+  # a detail layer (codec/detail_layer.py): does it carry anything? (other codecs: one line saying no)
+  python3 "$src/scripts/detail_usage.py" "/tmp/$name.safetensors" "$stage/select" || true
   ;;
 *)
   echo "unknown phase $phase" >&2

@@ -178,3 +178,43 @@ def test_files_of_a_layered_model_round_trip_through_the_container(layered):
             dicodec.decode(data, mode="generative", device="cpu")
     finally:
         registry.unregister_codec(name)
+
+
+def test_the_detail_rate_ramp_weighs_only_the_detail_bits():
+    from dicodec.codec.training.train import TRAIN_PRESETS, rd_loss
+
+    torch.manual_seed(0)
+    model = ImageCodec(TINY_D)
+    cfg = TRAIN_PRESETS["tiny"]
+    x, level = torch.rand(2, 3, 128, 128), torch.tensor([0.5, 1.5])
+    out = model(x, level, noisy_rate=False)
+    full = rd_loss(model, out, x, level, cfg)
+    none = rd_loss(model, out, x, level, cfg, torch.zeros(()))
+    half = rd_loss(model, out, x, level, cfg, torch.full((), 0.5))
+    detail_bpp = sum(
+        (-torch.log2(out["likelihoods"][k])).flatten(1).sum(1).mean() for k in ("y_detail", "z_detail")
+    ) / (128 * 128)
+    assert torch.allclose(full["loss"] - none["loss"], detail_bpp, atol=1e-4)
+    assert torch.allclose(full["loss"] - half["loss"], detail_bpp / 2, atol=1e-4)
+    assert full["bpp"] == none["bpp"]  # the logged rate is the whole rate
+    assert TRAIN_PRESETS["hp32x"].detail_rate_ramp_steps > 0
+
+
+def test_detail_usage_script_sees_a_closed_and_an_open_layer(tmp_path):
+    from click.testing import CliRunner
+    from conftest import load_script
+
+    script = load_script("detail_usage")
+    torch.manual_seed(0)
+    model = ImageCodec(TINY_D).eval()
+    images = [torch.rand(1, 3, 128, 96)]
+    closed = script.detail_usage(model, images, [0.0, 2.0])
+    assert [r["level"] for r in closed] == [0.0, 2.0]
+    assert all(r["psnr_with"] == r["psnr_without"] for r in closed)  # zero-initialised output layer
+    opened = script.detail_usage(_opened(model, std=0.5), images, [2.0])
+    assert opened[0]["psnr_with"] != opened[0]["psnr_without"]
+    assert opened[0]["detail_nonzero_share"] >= 0 and opened[0]["detail_mean_abs"] > 0
+    save_codec(ImageCodec(PRESETS["tiny"]).eval(), tmp_path / "plain.safetensors", "plain")
+    (tmp_path / "images").mkdir()
+    result = CliRunner().invoke(script.main, [str(tmp_path / "plain.safetensors"), str(tmp_path / "images")])
+    assert result.exit_code != 0 and "no detail layer" in result.output

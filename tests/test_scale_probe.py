@@ -39,3 +39,17 @@ def test_cli_prints_and_writes_json(tiny_codec, tmp_path):
     empty.mkdir()
     out = CliRunner().invoke(probe.main, [str(weights), str(empty)])
     assert out.exit_code != 0 and "no images found" in out.output
+
+
+def test_a_detail_layers_slices_follow_the_base_latents():
+    from dicodec.codec.config import PRESETS
+    from dicodec.codec.model import ImageCodec
+
+    torch.manual_seed(0)
+    codec = ImageCodec(PRESETS["tiny-detail"]).eval()
+    codec.update()
+    image = np.random.default_rng(1).integers(0, 256, (128, 128, 3), dtype=np.uint8)
+    result = load_script("scale_probe").probe(codec, [image], 50)
+    assert len(result["slices"]) == 2 + 2 and len(result["bytes_per_string"]) == 1 + 2 + 1 + 2
+    x = torch.from_numpy(image.copy()).permute(2, 0, 1)[None].float() / 255
+    assert result["bytes_per_string"] == [len(s) for s in codec.compress(x, 50)]

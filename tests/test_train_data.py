@@ -234,8 +234,8 @@ def test_non_finite_steps_are_skipped_not_applied(mixed_folder, tmp_path, monkey
 
     real_rd_loss = train_module.rd_loss
 
-    def poisoned(model, out, x, level, cfg):
-        terms = real_rd_loss(model, out, x, level, cfg)
+    def poisoned(model, out, x, level, cfg, detail_weight=None):
+        terms = real_rd_loss(model, out, x, level, cfg, detail_weight)
         terms["loss"] = terms["loss"] * float("inf")
         return terms
 

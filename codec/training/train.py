@@ -118,6 +118,12 @@ class TrainConfig:
     # Both against the drift behind the late rate blow-up (docs/training.md, "The late rate blow-up").
     scale_bound: str = option("ste", "Log-scale bound gradient.", choices=("ste", "toward"))
     w_scale_range: float = option(0.0, "Penalty on log-scales beyond the table.")
+    # A detail layer (codec/detail_layer.py) joins the synthesis through a zero-initialised layer, so at
+    # first its latent buys no distortion and the rate term alone drives it to zero before the
+    # synthesis learns to read it (the hp32x run of 2026-12-08: all detail symbols 0 after 2,840
+    # steps). Its rate counts from 0 to fully over these steps, as KL annealing against posterior
+    # collapse (Bowman et al., "Generating Sentences from a Continuous Space", CoNLL 2016).
+    detail_rate_ramp_steps: int = option(0, "Steps over which a detail layer's rate weight rises 0 -> 1.")
 
 
 TRAIN_PRESETS: dict[str, TrainConfig] = {
@@ -170,16 +176,29 @@ TRAIN_PRESETS |= {
         ("hp32r", "hp32r"),
         ("hp32rc", "hp32rc"),
         ("hp32w", "hp32w"),
-        ("hp32x", "hp32x"),
     )
 }
+# hp32x: its detail layer's rate ramps in over the first 3,000 steps (detail_rate_ramp_steps).
+TRAIN_PRESETS["hp32x"] = replace(TRAIN_PRESETS["hp32g"], preset="hp32x", detail_rate_ramp_steps=3000)
 
 
-def rd_loss(model: ImageCodec, out: dict, x: torch.Tensor, level: torch.Tensor, cfg: TrainConfig) -> dict:
-    """Per-sample rate + lambda * distortion, averaged; also returns the logged terms."""
+def rd_loss(
+    model: ImageCodec,
+    out: dict,
+    x: torch.Tensor,
+    level: torch.Tensor,
+    cfg: TrainConfig,
+    detail_weight: torch.Tensor | None = None,
+) -> dict:
+    """Per-sample rate + lambda * distortion, averaged; also returns the logged terms (``bpp``: the whole
+    rate; ``detail_weight`` scales a detail layer's rate in the loss, see ``detail_rate_ramp_steps``)."""
     num_pixels = x.shape[-2] * x.shape[-1]
-    bits = sum((-torch.log2(lik)).flatten(1).sum(1) for lik in out["likelihoods"].values())
-    bpp = bits / num_pixels
+    bits = {key: (-torch.log2(lik)).flatten(1).sum(1) for key, lik in out["likelihoods"].items()}
+    bpp = sum(bits.values()) / num_pixels
+    rate = bpp
+    if detail_weight is not None:
+        detail_bpp = sum(v for k, v in bits.items() if k.endswith("_detail")) / num_pixels
+        rate = bpp - (1 - detail_weight) * detail_bpp
     x_hat = out["x_hat"]
     mse = (x_hat - x).pow(2).flatten(1).mean(1)
     distortion = cfg.w_mse * 255.0**2 * mse
@@ -188,7 +207,7 @@ def rd_loss(model: ImageCodec, out: dict, x: torch.Tensor, level: torch.Tensor, 
         msssim = ms_ssim(x_hat.float().clamp(0, 1), x, data_range=1.0, size_average=False)
         distortion = distortion + cfg.w_msssim * (1 - msssim)
     lam = model.lambda_at(level.to(x.device))
-    loss = (bpp + lam * distortion).mean()
+    loss = (rate + lam * distortion).mean()
     excess = (out["scale_excess"] / num_pixels).mean()  # logged: log-scale units beyond the range, per pixel
     if cfg.w_scale_range > 0:
         loss = loss + cfg.w_scale_range * excess
@@ -302,8 +321,11 @@ def main(cfg: TrainConfig, resume: bool = False) -> dict:
             broadcast_buffers=False,  # buffers are constants or empty (integer tables are built at export)
         )
 
-    def forward_loss(x: torch.Tensor, level: torch.Tensor) -> dict:
-        return rd_loss(model, ddp_model(x, level), x, level, cfg)
+    # a tensor, so that the compiled step does not recompile for each new value
+    detail_weight = torch.ones((), device=device) if model.detail_codec is not None else None
+
+    def forward_loss(x: torch.Tensor, level: torch.Tensor, detail_weight: torch.Tensor | None) -> dict:
+        return rd_loss(model, ddp_model(x, level), x, level, cfg, detail_weight)
 
     if cfg.compile:  # the whole forward pass and loss as one graph: ~6,000 small kernels become ~100s
         forward_loss = torch.compile(forward_loss)
@@ -369,7 +391,11 @@ def main(cfg: TrainConfig, resume: bool = False) -> dict:
         if cfg.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         level = torch.rand(cfg.batch_size, device=device) * (model.config.levels - 1)
-        terms = forward_loss(x, level)
+        if detail_weight is not None:
+            detail_weight.fill_(
+                min(1.0, step / cfg.detail_rate_ramp_steps) if cfg.detail_rate_ramp_steps else 1.0
+            )
+        terms = forward_loss(x, level, detail_weight)
         optimizer.zero_grad(set_to_none=True)
         terms["loss"].backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(main_params, cfg.grad_clip or float("inf"))
