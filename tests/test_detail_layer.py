@@ -218,3 +218,20 @@ def test_detail_usage_script_sees_a_closed_and_an_open_layer(tmp_path):
     (tmp_path / "images").mkdir()
     result = CliRunner().invoke(script.main, [str(tmp_path / "plain.safetensors"), str(tmp_path / "images")])
     assert result.exit_code != 0 and "no detail layer" in result.output
+
+
+@pytest.mark.slow
+def test_compiled_step_with_a_detail_layer_has_no_graph_break():
+    import torch._dynamo
+
+    from dicodec.codec.training.train import TRAIN_PRESETS, rd_loss
+
+    model = _opened(ImageCodec(TINY_D))
+    cfg = TRAIN_PRESETS["tiny"]
+    x, level, weight = torch.rand(2, 3, 128, 128), torch.tensor([0.3, 1.7]), torch.full((), 0.25)
+
+    def step(x, level, weight):
+        return rd_loss(model, model(x, level), x, level, cfg, weight)
+
+    explained = torch._dynamo.explain(step)(x, level, weight)
+    assert explained.graph_break_count == 0, explained.break_reasons
