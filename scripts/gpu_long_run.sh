@@ -65,16 +65,27 @@ PY
 start)
   source scripts/gpu_env.sh
   cd /tmp
-  rm -rf "$run"
-  : >"$run.txt"  # exists before `wait` reads it
-  setsid nohup torchrun --standalone --nproc_per_node "$(gpus)" -m dicodec.codec.training.train --config "$config" \
-    --data "$stage/pack" --out "$run" --schedule-minutes "$schedule" --max-minutes "${MINUTES:-$schedule}" \
-    --init "$stage/init.safetensors" --val-data "$stage/select" ${EXTRA:-} \
-    >"$run.txt" 2>&1 </dev/null &
-  pid=$!
-  sleep 5  # past setsid: a call that ends now no longer takes the run with it
-  if ! kill -0 "$pid" 2>/dev/null; then  # seen once right after an install in the same call
-    echo "training did not start (rerun start with SKIP_INSTALL=1):" >&2
+  launch() {
+    rm -rf "$run"
+    : >"$run.txt"  # exists before `wait` reads it
+    # the wrapper shell logs how the run ended: a run killed without a word shows its status (137: KILL)
+    setsid nohup bash -c '"$@"; echo "training process exited with status $?"' _ \
+      torchrun --standalone --nproc_per_node "$(gpus)" -m dicodec.codec.training.train --config "$config" \
+      --data "$stage/pack" --out "$run" --schedule-minutes "$schedule" --max-minutes "${MINUTES:-$schedule}" \
+      --init "$stage/init.safetensors" --val-data "$stage/select" ${EXTRA:-} \
+      >"$run.txt" 2>&1 </dev/null &
+    pid=$!
+    sleep "${START_GRACE:-15}"  # past setsid (a call ending now no longer takes the run) and the imports
+  }
+  launch
+  # Twice (2026-12-07 and 12-08) a run started right after `stage` in the same call was gone within
+  # seconds with an empty log; the same start in the next call ran. One more try costs 15 s, not a call.
+  if ! kill -0 "$pid" 2>/dev/null; then
+    echo "training stopped at once ($(tail -n 3 "$run.txt" | tr '\n' ' ')); starting it again" >&2
+    launch
+  fi
+  if ! kill -0 "$pid" 2>/dev/null; then
+    echo "training did not start:" >&2
     tail -n 20 "$run.txt" >&2
     exit 1
   fi
