@@ -17,8 +17,9 @@
 #   bash scripts/gpu_long_run.sh export                     # best.pt -> $OUT (15 MB parts), logs
 #   bash scripts/gpu_long_run.sh judge                      # ceiling and real-coding RD of NAME's export
 #
-# CONFIG (default hp32g), NAME, SCHEDULE_MINUTES (cosine length, default 14), MINUTES (training time of
-# the run, default SCHEDULE_MINUTES), VAL (selection folder, default .carry/select), HELDOUT (photos for
+# CONFIG (default hp32g), NAME, SCHEDULE_MINUTES (cosine length in training minutes, default 14; the run
+# ends with it, 3-5 minutes of start-up later), MINUTES (a cap on the run's wall time, default the
+# schedule + 8), VAL (selection folder, default .carry/select), HELDOUT (photos for
 # judge, default .carry/heldout), EXTRA (more training options). RUN (default /tmp/run) names the run's
 # folder, its log RUN.txt; GPUS (e.g. 1) the CUDA devices it trains on: two runs with their own RUN and
 # GPUS train side by side on one host. Shards are folders with photo/ and graphics/ subfolders (dicodec
@@ -65,13 +66,16 @@ PY
 start)
   source scripts/gpu_env.sh
   cd /tmp
+  # the run ends with its schedule; MINUTES only caps its wall time (default: the schedule + 8 minutes
+  # of start-up, which the schedule's clock does not count)
+  cap=${MINUTES:-$(awk -v s="$schedule" 'BEGIN { print s + 8 }')}
   launch() {
     rm -rf "$run"
     : >"$run.txt"  # exists before `wait` reads it
     # the wrapper shell logs how the run ended: a run killed without a word shows its status (137: KILL)
     setsid nohup bash -c '"$@"; echo "training process exited with status $?"' _ \
       torchrun --standalone --nproc_per_node "$(gpus)" -m dicodec.codec.training.train --config "$config" \
-      --data "$stage/pack" --out "$run" --schedule-minutes "$schedule" --max-minutes "${MINUTES:-$schedule}" \
+      --data "$stage/pack" --out "$run" --schedule-minutes "$schedule" --max-minutes "$cap" \
       --init "$stage/init.safetensors" --val-data "$stage/select" ${EXTRA:-} \
       >"$run.txt" 2>&1 </dev/null &
     pid=$!

@@ -14,8 +14,8 @@
 # (dicodec data prepare; PACK=folder, with photo/ and graphics/ subfolders for the hp32b mix).
 # Results go to $OUT: the exported EMA weights (split in 15 MB parts), logs as JSON lines, a quick
 # real-coding RD check on EVAL and scripts/scale_probe.py's log-scale ranges on EVAL at quality 0.
-# Every slice runs MINUTES of training; the learning rate anneals over
-# SCHEDULE_MINUTES of total training, so plan the number of slices before the first.
+# Every slice runs at most MINUTES of wall time (start-up included); the learning rate anneals over
+# SCHEDULE_MINUTES of total training time (start-ups excluded), so plan the slices before the first.
 set -euo pipefail
 phase=${1:-first}
 config=${CONFIG:-hp32b}

@@ -334,3 +334,35 @@ def test_warm_start_onto_a_wider_latent_computes_what_the_file_did(tmp_path):
         assert torch.equal(wide.latent_codec.hyper_analysis(y_new), z_old)
     assert torch.equal(wide.log_gain[:, :m], source.log_gain)
     assert torch.allclose(wide.log_gain[:, m:], source.log_gain.mean(1, keepdim=True).expand(-1, m))
+
+
+def test_the_schedule_clock_starts_after_the_first_step(mixed_folder, tmp_path, monkeypatch):
+    """Compilation and data loading (here: 600 fake seconds in the first step) do not move the cosine;
+    --max-minutes still counts them."""
+    import dicodec.codec.training.train as train_module
+    from dicodec.codec.training.loop import lr_at
+
+    calls = []
+
+    def fake_clock(start, world, device):  # 0 s before the first step, then 600 s + 1 s per step
+        calls.append(len(calls))
+        return 0.0 if len(calls) == 1 else 600.0 + len(calls)
+
+    monkeypatch.setattr(train_module, "agreed_elapsed", fake_clock)
+    cfg = replace(
+        TRAIN_PRESETS["tiny"], data=str(mixed_folder), out=str(tmp_path / "run"), steps=5, log_every=1,
+        device="cpu", warmup_steps=0, schedule_minutes=1.0, lr=1e-3, min_lr=1e-5,
+    )  # fmt: skip
+    main(cfg)
+    logged = [json.loads(line)["lr"] for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    # step 2 is the first after the zero (set at step 1, 602 s): 1 s on the schedule clock, not 603 s
+    assert logged[2] == pytest.approx(lr_at(2, cfg, 1 / 60))
+    assert logged[2] > 0.9 * cfg.lr
+    calls.clear()
+    stopped = main(replace(cfg, out=str(tmp_path / "stop"), max_minutes=5.0))  # 602 s > 5 minutes
+    assert stopped["step"] == 1
+    calls.clear()
+    annealed = main(replace(cfg, out=str(tmp_path / "end"), steps=100, schedule_minutes=0.25))
+    assert annealed["step"] == 16  # schedule clock (k - 1) s at step k: 15 s reached at step 16
+    ckpt = torch.load(tmp_path / "run" / "ckpt.pt", weights_only=True)
+    assert "schedule_elapsed" in ckpt

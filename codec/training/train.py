@@ -299,7 +299,7 @@ def main(cfg: TrainConfig, resume: bool = False) -> dict:
     optimizer = torch.optim.Adam(main_params, lr=cfg.lr, fused=True)
     aux_optimizer = torch.optim.Adam(aux_params, lr=cfg.aux_lr, fused=True)
     ema = Ema(model, cfg.ema_decay)
-    step, samples_seen, elapsed_before = 0, 0, 0.0
+    step, samples_seen, elapsed_before, schedule_before = 0, 0, 0.0, 0.0
     best_val = math.inf  # lowest validation loss of a checkpoint so far (with --val-data)
     ckpt_path = out_dir / "ckpt.pt"
     if resume and ckpt_path.is_file():
@@ -309,6 +309,7 @@ def main(cfg: TrainConfig, resume: bool = False) -> dict:
         aux_optimizer.load_state_dict(ckpt["aux_optimizer"])
         ema.state = {k: v.to(device) for k, v in ckpt["ema"].items()}
         step, samples_seen, elapsed_before = ckpt["step"], ckpt["samples_seen"], ckpt["elapsed"]
+        schedule_before = ckpt.get("schedule_elapsed", elapsed_before)  # older checkpoints: wall time
         best_val = ckpt.get("best_val", best_val)
         if rank == 0:
             print(f"resumed from {ckpt_path} at step {step}", flush=True)
@@ -348,7 +349,7 @@ def main(cfg: TrainConfig, resume: bool = False) -> dict:
     val_model = ImageCodec(model.config).to(device) if val_images is not None else None
     log_file = out_dir / "log.jsonl"
 
-    def checkpoint(elapsed: float) -> None:
+    def checkpoint(elapsed: float, schedule_elapsed: float) -> None:
         nonlocal best_val
         if rank != 0:
             return
@@ -361,6 +362,7 @@ def main(cfg: TrainConfig, resume: bool = False) -> dict:
             step=step,
             samples_seen=samples_seen,
             elapsed=elapsed,
+            schedule_elapsed=schedule_elapsed,
         )
         if val_model is not None:
             val_model.load_state_dict(ema.state)
@@ -373,18 +375,35 @@ def main(cfg: TrainConfig, resume: bool = False) -> dict:
         save_checkpoint(ckpt_path, **state, best_val=best_val)
 
     start = time.time()
+    # The cosine over --schedule-minutes runs on training time: its clock starts once the first step
+    # has run, so data loading and compilation (3-5 minutes on one GPU, docs/training.md) do not use
+    # up the high learning rates. --max-minutes stays a wall-clock budget.
+    schedule_zero: float | None = None
+
+    def clocks() -> tuple[float, float]:
+        """(wall seconds, schedule seconds) trained in all, for a checkpoint."""
+        now = time.time() - start
+        zero = now if schedule_zero is None else schedule_zero
+        return elapsed_before + now, schedule_before + now - zero
+
     last_ckpt, window_start, window_samples = start, start, 0
     record: dict = {}
     skipped_steps = torch.zeros((), device=device)  # steps whose gradients were not finite
     model.train()
     lr, next_sync = cfg.lr, step  # the first step (also of a resumed run) always agrees on the clock
+    first_step = step
     while step < cfg.steps:
         if step >= next_sync:
             next_sync = step + max(1, cfg.sync_every)
             elapsed = agreed_elapsed(start, world, device)
             if cfg.max_minutes and elapsed > cfg.max_minutes * 60:
                 break
-            lr = lr_at(step, cfg, (elapsed_before + elapsed) / 60)
+            if schedule_zero is None and step > first_step:
+                schedule_zero = elapsed
+            trained = schedule_before + elapsed - (elapsed if schedule_zero is None else schedule_zero)
+            if cfg.schedule_minutes and trained >= cfg.schedule_minutes * 60:
+                break  # annealed: the schedule is the plan, --max-minutes only a cap
+            lr = lr_at(step, cfg, trained / 60)
             for group in optimizer.param_groups:
                 group["lr"] = lr
         x = sampler.sample(cfg.batch_size, cfg.crop)
@@ -439,9 +458,9 @@ def main(cfg: TrainConfig, resume: bool = False) -> dict:
             if rank == 0:
                 append_log(log_file, record)
         if time.time() - last_ckpt > cfg.checkpoint_minutes * 60:
-            checkpoint(elapsed_before + time.time() - start)
+            checkpoint(*clocks())
             last_ckpt = time.time()
-    checkpoint(elapsed_before + time.time() - start)
+    checkpoint(*clocks())
     if world > 1:
         dist.barrier()
         dist.destroy_process_group()
