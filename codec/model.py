@@ -118,18 +118,24 @@ class ImageCodec(nn.Module):
         """The entropy models, base latent's first (with a detail layer, then the detail layer's)."""
         return [self.latent_codec] + ([self.detail_codec] if self.detail_codec is not None else [])
 
+    def split_latent(self, y: Tensor) -> list[Tensor]:
+        """The coded latent's channels per entropy model of :meth:`latent_codecs`."""
+        if self.detail_codec is None:
+            return [y]
+        m = self.config.latent_channels
+        return [y[:, :m], y[:, m:]]
+
     def code_latent(
         self, y: Tensor, noisy_rate: bool = True, codecs: list[LatentCodec] | None = None
     ) -> dict:
         """:meth:`LatentCodec.forward` over the whole coded latent: with a detail layer, its channels
         go through their own entropy model and the likelihoods gain ``y_detail`` and ``z_detail``.
         ``codecs``: stand-ins for :meth:`latent_codecs` (the float twins of encoder-side refinement)."""
-        base_codec, *detail_codec = codecs or self.latent_codecs()
-        if not detail_codec:
-            return base_codec(y, noisy_rate=noisy_rate)
-        m = self.config.latent_channels
-        base = base_codec(y[:, :m], noisy_rate=noisy_rate)
-        detail = detail_codec[0](y[:, m:], noisy_rate=noisy_rate)
+        codecs = codecs or self.latent_codecs()
+        if len(codecs) == 1:
+            return codecs[0](y, noisy_rate=noisy_rate)
+        parts = zip(codecs, self.split_latent(y), strict=True)
+        base, detail = (lc(part, noisy_rate=noisy_rate) for lc, part in parts)
         likelihoods = dict(base["likelihoods"])
         likelihoods.update({f"{k}_detail": v for k, v in detail["likelihoods"].items()})
         return {
@@ -172,10 +178,8 @@ class ImageCodec(nn.Module):
 
             with section("refinement"):
                 y = refine_latent(self, x, y, inverse_gain, self.lambda_at(level), refine_steps)
-        if self.detail_codec is None:
-            return self.latent_codec.compress(y, coder)
-        m = self.config.latent_channels
-        return self.latent_codec.compress(y[:, :m], coder) + self.detail_codec.compress(y[:, m:], coder)
+        parts = zip(self.latent_codecs(), self.split_latent(y), strict=True)
+        return [string for lc, part in parts for string in lc.compress(part, coder)]
 
     @torch.no_grad()
     def decompress_latent(

@@ -58,15 +58,13 @@ def probe(codec: ImageCodec, images: list[np.ndarray], quality: float) -> dict:
         for _ in range(lc.num_slices)
     ]
     gain, _ = codec.gains(quality_to_level(quality, codec.config.levels))
-    m = codec.config.latent_channels
     for array in images:
         h, w = array.shape[0] // 128 * 128, array.shape[1] // 128 * 128
         if min(h, w) == 0:
             raise click.ClickException("images must be at least 128 px on each side")
         x = torch.from_numpy(array[:h, :w].copy()).permute(2, 0, 1)[None].float() / 255.0
         strings += np.array([len(s) for s in codec.compress(x, quality)])
-        y = codec.analysis(x) * gain
-        parts = [y[:, :m], y[:, m:]][: len(codecs)]
+        parts = codec.split_latent(codec.analysis(x) * gain)
         outputs = (out for lc, part in zip(codecs, parts, strict=True) for out in _slice_outputs(lc, part))
         for s, (log_scale_int, symbols) in zip(slices, outputs, strict=True):
             s["log_scale_min"] = min(s["log_scale_min"], float(log_scale_int.min()) / one)
