@@ -197,6 +197,7 @@ def test_the_detail_rate_ramp_weighs_only_the_detail_bits():
     assert torch.allclose(full["loss"] - none["loss"], detail_bpp, atol=1e-4)
     assert torch.allclose(full["loss"] - half["loss"], detail_bpp / 2, atol=1e-4)
     assert full["bpp"] == none["bpp"]  # the logged rate is the whole rate
+    assert torch.allclose(half["detail_bpp"], detail_bpp)
     assert TRAIN_PRESETS["hp32x"].detail_rate_ramp_steps > 0
 
 

@@ -215,6 +215,8 @@ def rd_loss(
     terms = {"loss": loss, "bpp": bpp.mean(), "mse": mse.mean(), "psnr": psnr, "scale_excess": excess}
     if msssim is not None:
         terms["msssim"] = msssim.mean()
+    if detail_weight is not None:  # a detail layer in use shows here (docs/training.md, "Detail layer")
+        terms["detail_bpp"] = detail_bpp.mean()
     return terms
 
 
