@@ -197,7 +197,8 @@ def rd_loss(
     bpp = sum(bits.values()) / num_pixels
     rate = bpp
     if detail_weight is not None:
-        detail_bpp = sum(v for k, v in bits.items() if k.endswith("_detail")) / num_pixels
+        detail_bits = (v for k, v in bits.items() if k.endswith("_detail"))
+        detail_bpp = sum(detail_bits, torch.zeros_like(bpp)) / num_pixels
         rate = bpp - (1 - detail_weight) * detail_bpp
     x_hat = out["x_hat"]
     mse = (x_hat - x).pow(2).flatten(1).mean(1)
