@@ -39,7 +39,8 @@ class CodecConfig:
 
     @property
     def coded_channels(self) -> int:
-        """Channels of the latent that is coded: the base latent and the packed detail layer."""
+        """Channels of the latent that is coded: the base latent and the detail layer packed 2x2 onto the
+        1/32 grid (``detail_layer.PACK``)."""
         return self.latent_channels + 4 * self.detail_channels
 
     @property

@@ -65,8 +65,3 @@ class DetailSynthesis(nn.Module):
 
     def forward(self, packed: Tensor) -> Tensor:
         return self.body(F.pixel_shuffle(packed, PACK))
-
-
-def packed_channels(detail_channels: int) -> int:
-    """Channels the detail latent takes on the 1/32 grid."""
-    return detail_channels * PACK * PACK

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from dicodec.codec.config import PRESETS, CodecConfig
-from dicodec.codec.detail_layer import packed_channels
+from dicodec.codec.detail_layer import PACK
 from dicodec.codec.model import ImageCodec
 from dicodec.codec.training.warm_start import warm_start
 from dicodec.codec.weights_io import load_codec_file, save_codec
@@ -30,7 +30,7 @@ def _opened(model: ImageCodec, std: float = 0.05) -> ImageCodec:
 def test_shapes_and_rate_terms():
     torch.manual_seed(0)
     model = ImageCodec(TINY_D)
-    assert TINY_D.coded_channels == 32 + packed_channels(8) == 64
+    assert TINY_D.coded_channels == 32 + 8 * PACK**2 == 64  # config's count matches the packing
     assert TINY_D.strings_per_tile == 2 + 1 + 2
     x = torch.rand(2, 3, 128, 96)
     y = model.analysis(x)
