@@ -7,7 +7,9 @@
 # of several presets side by side, one GPU each, judged on held-out photos (training.md, "Residual
 # autoencoding").
 # Output: $OUT: throughput_*.jsonl, weights in 15 MB parts, train/val logs, scale_probe.txt; judge:
-# ceiling_NAME.json/.txt (scripts/transform_ceiling.py) and rd_quick_NAME.txt (scripts/rd_quick.py).
+# ceiling_NAME.json/.txt (scripts/transform_ceiling.py) and rd_quick_NAME.txt (scripts/rd_quick.py);
+# cache: inductor_cache.tar.gz.part-* (joined here into .carry/inductor_cache.tar.gz, which gpu_env.sh
+# unpacks on the next machine, so its runs skip the ~3-minute compilation of the training step).
 #
 #   bash scripts/gpu_long_run.sh stage .carry/packA [INIT]  # copy a pack shard (and the init weights)
 #   bash scripts/gpu_long_run.sh stage .carry/packB         # next call: the next shard
@@ -16,6 +18,7 @@
 #   bash scripts/gpu_long_run.sh wait 540                   # follow the log for up to 540 s
 #   bash scripts/gpu_long_run.sh export                     # best.pt -> $OUT (15 MB parts), logs
 #   bash scripts/gpu_long_run.sh judge                      # ceiling and real-coding RD of NAME's export
+#   bash scripts/gpu_long_run.sh cache                      # torch.compile's cache -> $OUT (15 MB parts)
 #
 # CONFIG (default hp32g), NAME, SCHEDULE_MINUTES (cosine length in training minutes, default 14; the run
 # ends with it, 3-5 minutes of start-up later), MINUTES (a cap on the run's wall time, default the
@@ -25,7 +28,7 @@
 # GPUS train side by side on one host. Shards are folders with photo/ and graphics/ subfolders (dicodec
 # data mix-pack).
 set -euo pipefail
-phase=${1:?usage: gpu_long_run.sh stage DIR [INIT] | throughput | start | wait SECONDS | export | judge}
+phase=${1:?usage: gpu_long_run.sh stage DIR [INIT] | throughput | start | wait SECONDS | export | judge | cache}
 stage=/tmp/stage
 run=${RUN:-/tmp/run}
 config=${CONFIG:-hp32g}
@@ -129,6 +132,15 @@ judge)
     --qualities 0,20,40,60,80,100 | tee "$OUT/rd_quick_$name.txt"
   # a detail layer (codec/detail_layer.py): does it carry anything? (other codecs: one line saying no)
   python3 "$src/scripts/detail_usage.py" "/tmp/$name.safetensors" "$stage/select" || true
+  ;;
+cache)
+  # after a run's first steps (its compilation) at the earliest, e.g. in the call that waits on it
+  SKIP_INSTALL=1 source scripts/gpu_env.sh
+  [ -d "$TORCHINDUCTOR_CACHE_DIR" ] || { echo "no compile cache in $TORCHINDUCTOR_CACHE_DIR" >&2; exit 1; }
+  tar czf /tmp/inductor_cache.tar.gz --exclude=./.unpacked --exclude=./locks -C "$TORCHINDUCTOR_CACHE_DIR" .
+  rm -f "$OUT"/inductor_cache.tar.gz.part-*
+  split -b 15000000 /tmp/inductor_cache.tar.gz "$OUT/inductor_cache.tar.gz.part-"
+  echo "compile cache: $(du -b /tmp/inductor_cache.tar.gz | cut -f1) bytes in $(ls "$OUT"/inductor_cache.tar.gz.part-* | wc -l) part(s)"
   ;;
 *)
   echo "unknown phase $phase" >&2
