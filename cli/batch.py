@@ -391,6 +391,7 @@ def decode_files(
     realism: float,
     max_pixels: int | None,
     decoder: str | None,
+    precision: str,
     offline: bool | None,
     force: bool,
     quiet: bool,
@@ -408,6 +409,7 @@ def decode_files(
             realism=realism,
             max_pixels=max_pixels,
             decoder=decoder,
+            precision=precision,  # type: ignore[arg-type]
             load=lambda job: read_bytes(job.source),
             workers=jobs,
         )

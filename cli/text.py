@@ -48,3 +48,20 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
         cells = [c.ljust(w) for c, w in zip(row[:-1], widths, strict=True)]
         lines.append("  ".join([*cells, row[-1]]).rstrip())
     return lines
+
+
+def precision_notice(precision: str, device: str, quiet: bool) -> None:
+    """One line on stderr when ``--precision bfloat16`` will decode in float32 (a CPU without bfloat16
+    instructions, where emulation is several times slower: dicodec.decode_precision)."""
+    if precision == "float32" or quiet:
+        return
+    import click
+
+    from dicodec.api import decode_precision
+
+    if decode_precision(precision, device) != precision:
+        click.echo(
+            "note: this CPU has no bfloat16 instructions (AVX512-BF16, AMX); decoding in float32, "
+            "which is faster here",
+            err=True,
+        )

@@ -28,7 +28,7 @@ from dicodec.errors import DicodecError
 from dicodec.videofiles import VideoSink, is_dicv_file, is_video_file, open_video, output_kind
 
 from .atomic import atomic_path, check_output, is_stdio
-from .text import about, human_size, version_text
+from .text import about, human_size, precision_notice, version_text
 
 VIDEO_HELP = """
 \b
@@ -113,6 +113,7 @@ def decode_video_file(
     force: bool,
     quiet: bool,
     inter_model: str | None = None,
+    precision: str = "float32",
 ) -> None:
     out = output or os.fspath(Path(src).with_suffix(".y4m"))
     kind = output_kind(out)
@@ -128,6 +129,8 @@ def decode_video_file(
     extra: dict[str, Any] = {"offline": True} if offline else {}
     if inter_model:
         extra["inter_model"] = inter_model
+    if precision != "float32":
+        extra["precision"] = precision
     with about(src):
         frames = api.decode_video(data, mode=mode, device=device, max_pixels=max_pixels or None, **extra)
     with about(src), progress, atomic_path(out, force=force, folder=kind == "png") as tmp:
@@ -228,9 +231,11 @@ def install(encode: click.Command, decode: click.Command, info: click.Command) -
         if kw["realism"] != 1.0 or kw["decoder"] is not None:  # generative image decodes only
             option = "--decoder" if kw["decoder"] is not None else "--realism"
             raise click.UsageError(f"{option} applies to generative image decodes; clips decode fast only")
+        precision_notice(kw["precision"], kw["device"], kw["quiet"])
         decode_video_file(
             inputs[0], kw["output"], mode=kw["mode"], device=kw["device"], max_pixels=kw["max_pixels"],
             offline=kw["offline"], force=kw["force"], quiet=kw["quiet"], inter_model=video.get("inter_model"),
+            precision=kw["precision"],
         )  # fmt: skip
         return True
 

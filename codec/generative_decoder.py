@@ -47,7 +47,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from dicodec.codec import grouped_ans
+from dicodec.codec import grouped_ans, precision
 from dicodec.codec.dit import DIT_PRESETS, DiT, DiTConfig, timestep_embedding
 from dicodec.codec.latent_codec import LatentCodec, coding_scales
 from dicodec.codec.model import ImageCodec, quality_to_level
@@ -355,9 +355,12 @@ def generative_pixels(
         refined = decoder(latent.to(dec_device), (sigma * inverse_gain).to(dec_device))  # the whole step
     if decoder.synthesis is None:
         pixels = codec.synthesize(refined.to(device))
-    else:
+    else:  # the decoder's own synthesis, in the arithmetic codec.synthesize would use (precision.py)
+        synthesis = decoder.synthesis
+        if precision.effective_precision(refined.device) == "bfloat16":
+            synthesis = precision.bfloat16_synthesis(synthesis)
         with section("network"):
-            pixels = synthesize_in_strips(decoder.synthesis, refined).float().clamp_(0, 1).to(device)
+            pixels = synthesize_in_strips(synthesis, refined).float().clamp_(0, 1).to(device)
     if realism == 1.0:
         return pixels
     fast = codec.synthesize(latent)

@@ -16,7 +16,7 @@ from types import ModuleType
 import torch
 from torch import Tensor, nn
 
-from dicodec.codec import grouped_ans
+from dicodec.codec import grouped_ans, precision
 from dicodec.codec.config import CodecConfig
 from dicodec.codec.latent_codec import LatentCodec
 from dicodec.codec.lean_synthesis import lean_synthesis
@@ -204,10 +204,15 @@ class ImageCodec(nn.Module):
 
     @torch.no_grad()
     def synthesize(self, latent: Tensor) -> Tensor:
-        """Fast (non-generative) decode of a latent to pixels in [0, 1]."""
+        """Fast (non-generative) decode of a latent to pixels in [0, 1], in the arithmetic of the
+        enclosing :func:`~dicodec.codec.precision.synthesis_precision` (default: the release's float32)."""
         dtype = next(self.synthesis.parameters()).dtype
         halo = HALO + synthesis_reach(self.config.coarse_blocks)
-        synthesis = functools.partial(lean_synthesis, self.synthesis)  # forward's pixels, fewer passes
+        if precision.effective_precision(latent.device) == "bfloat16":
+            synthesis = precision.bfloat16_synthesis(self.synthesis)
+            dtype = torch.float32
+        else:
+            synthesis = functools.partial(lean_synthesis, self.synthesis)  # forward's pixels, fewer passes
         with section("network"):  # large tiles in strips: bounded peak memory, same pixels
             return synthesize_in_strips(synthesis, latent.to(dtype), halo).float().clamp_(0, 1)
 

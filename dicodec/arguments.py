@@ -20,6 +20,9 @@ DecodeMode = Literal["auto", "fast", "generative"]
 OutputKind = Literal["numpy", "pil", "torch"]
 DECODE_MODES: tuple[str, ...] = get_args(DecodeMode)
 OUTPUT_KINDS: tuple[str, ...] = get_args(OutputKind)
+# the synthesis transform's arithmetic when decoding (dicodec.codec.precision.PRECISIONS, tested equal)
+Precision = Literal["float32", "bfloat16"]
+PRECISIONS: tuple[str, ...] = get_args(Precision)
 
 # Largest image decode() agrees to produce unless told otherwise (like Pillow's decompression-bomb check):
 # a valid 2^28-pixel header with near-empty tiles costs minutes of CPU and a 3 GB buffer to decode.
@@ -121,7 +124,9 @@ def check_tile_size(tile_size: int | None) -> int:
     return tile_size
 
 
-def check_decode_options(mode: Any, output: Any, realism: Any, max_pixels: Any) -> None:
+def check_decode_options(
+    mode: Any, output: Any, realism: Any, max_pixels: Any, precision: Any = "float32"
+) -> None:
     """``DicodecError`` for a decode option out of its range (checked before any work)."""
     if mode not in DECODE_MODES:
         raise DicodecError(f"unknown decode mode {mode!r} (auto, fast or generative)")
@@ -131,6 +136,8 @@ def check_decode_options(mode: Any, output: Any, realism: Any, max_pixels: Any) 
         raise DicodecError(f"realism must be a number from 0 to 1, got {realism!r}")
     if max_pixels is not None and (isinstance(max_pixels, bool) or not isinstance(max_pixels, int)):
         raise DicodecError(f"max_pixels must be an int or None, got {max_pixels!r}")
+    if precision not in PRECISIONS:
+        raise DicodecError(f"unknown precision {precision!r} (float32 or bfloat16)")
 
 
 def decode_mode(model: str, mode: str = "auto", quality: int | None = None) -> str:
@@ -152,7 +159,18 @@ def decode_mode(model: str, mode: str = "auto", quality: int | None = None) -> s
     return "fast" if limit is not None and quality is not None and quality > limit else "generative"
 
 
+def decode_precision(precision: str = "bfloat16", device: str = "auto") -> str:
+    """The synthesis arithmetic a decode with ``precision`` on ``device`` runs: ``"bfloat16"`` stays
+    bfloat16 except on a CPU without bfloat16 instructions, where emulating them would be several times
+    slower than float32 (dicodec.codec.precision), so such a decode runs in float32."""
+    check_decode_options("auto", "numpy", 1.0, None, precision)
+    from dicodec.codec.precision import effective_precision
+
+    return effective_precision(_device(device), precision)
+
+
 __all__ = [
+    "decode_precision",
     "ImageLike",
     "DecodeMode",
     "OutputKind",

@@ -25,6 +25,7 @@ from dicodec.arguments import (
     DecodeMode,
     ImageLike,
     OutputKind,
+    Precision,
     _device,
     check_decode_options,
     check_quality,
@@ -192,6 +193,7 @@ class Codec:
         realism: float = 1.0,
         max_pixels: int | None = DEFAULT_MAX_PIXELS,
         decoder: str | None = None,
+        precision: Precision = "float32",
     ) -> Any:
         """Decompress one bitstream; the arguments and the pixels are those of :func:`dicodec.decode`.
 
@@ -200,8 +202,9 @@ class Codec:
         """
         from dicodec.bitstream import container
         from dicodec.codec import pipeline, registry
+        from dicodec.codec.precision import synthesis_precision
 
-        check_decode_options(mode, output, realism, max_pixels)
+        check_decode_options(mode, output, realism, max_pixels, precision)
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise DicodecError(f"decode takes bytes, got {type(data).__name__}")
         header, tiles = container.read(data)
@@ -235,7 +238,7 @@ class Codec:
                 q, r = header.quality, float(realism)
                 return generative_decode(codec, dit, strings, shape, q, r, coder)
 
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), synthesis_precision(precision):
             warnings.simplefilter("ignore")
             x = pipeline.decode_image(codec, header, tiles, decode_tile, as_uint8=output != "torch")
         return to_output(x, output)
@@ -283,6 +286,7 @@ class Codec:
         realism: float = 1.0,
         max_pixels: int | None = DEFAULT_MAX_PIXELS,
         decoder: str | None = None,
+        precision: Precision = "float32",
         load: Callable[[Any], bytes] | None = None,
         workers: int = 2,
         prefetch: int | None = None,
@@ -291,16 +295,16 @@ class Codec:
 
         Args:
             data: the bitstreams, or anything ``load`` turns into one (``Path.read_bytes`` of file names).
-            mode, output, realism, max_pixels, decoder: as in :meth:`decode`, for every bitstream (a
-                file whose model is not installed and may not be downloaded, a weights hash that differs
-                or a ``decoder`` that is not one of the file's model fails that item only).
+            mode, output, realism, max_pixels, decoder, precision: as in :meth:`decode`, for every
+                bitstream (a file whose model is not installed and may not be downloaded, a weights hash
+                that differs or a ``decoder`` that is not one of the file's model fails that item only).
             load, workers, prefetch: as in :meth:`encode_many`.
         """
-        check_decode_options(mode, output, realism, max_pixels)
+        check_decode_options(mode, output, realism, max_pixels, precision)
         if decoder is not None and mode == "fast":  # every item would fail: say it once
             raise DicodecError(f"decoder={decoder!r} is for the generative mode, not 'fast'")
         options = {"mode": mode, "output": output, "realism": realism, "max_pixels": max_pixels}
-        options["decoder"] = decoder
+        options |= {"decoder": decoder, "precision": precision}
         return self._many(data, load, workers, prefetch, lambda blob: self.decode(blob, **options))
 
     def _many(

@@ -101,6 +101,7 @@ def run_case(
     model: str | None,
     mode: str = "fast",
     untrained: str | None = None,
+    precision: str = "float32",
 ) -> dict:
     import dicodec
     from dicodec.codec import timing
@@ -108,7 +109,7 @@ def run_case(
     decoder = prepare_generative(model, untrained) if mode == "generative" else None
     img = sample_image(width, height)
     data = dicodec.encode(img, quality=quality, model=model, device=device)
-    dicodec.decode(data, device=device, mode=mode)  # warm-up
+    dicodec.decode(data, device=device, mode=mode, precision=precision)  # warm-up
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
     enc, dec = [], []
@@ -126,7 +127,7 @@ def run_case(
         before = resource.getrusage(resource.RUSAGE_SELF)
         timing.enable()
         t0 = time.perf_counter()
-        dicodec.decode(data, device=device, mode=mode)
+        dicodec.decode(data, device=device, mode=mode, precision=precision)
         total = time.perf_counter() - t0
         dec.append({"total": total, **timing.disable()})
         after = resource.getrusage(resource.RUSAGE_SELF)
@@ -149,6 +150,7 @@ def run_case(
         "quality": quality,
         "mode": mode,
         "decoder": decoder,
+        "precision": precision,
         "bpp": round(8 * len(data) / (width * height), 4),
         "encode_ms": median(enc),
         "decode_ms": median(dec),
@@ -181,7 +183,8 @@ def format_row(row: dict, goal_ms: float | None = None) -> str:
     if goal_ms is not None:
         goal = f" | goal {goal_ms:.0f} ms: {'met' if row['decode_ms']['total'] <= goal_ms else 'missed'}"
     return (
-        f"{row['device']:4s} {row['size']:>9s} q{row['quality']} {row['mode']} bpp={row['bpp']:.3f} "
+        f"{row['device']:4s} {row['size']:>9s} q{row['quality']} {row['mode']} "
+        f"{row.get('precision', 'float32')} bpp={row['bpp']:.3f} "
         f"| encode {_phases(row['encode_ms'])} "
         f"| decode {_phases(row['decode_ms'])} | host {row['peak_host_mb']:.0f} MB{gpu}{cpu}{goal}"
     )
@@ -344,6 +347,13 @@ def format_end_to_end(rows: list[dict]) -> str:
     "--mode", type=click.Choice(["fast", "generative"]), default="fast", help="Decode mode to time."
 )
 @click.option(
+    "--precision",
+    type=click.Choice(["float32", "bfloat16"]),
+    default="float32",
+    show_default=True,
+    help="Arithmetic of the decode's synthesis transform (dicodec.decode's precision).",
+)
+@click.option(
     "--untrained-decoder",
     default=None,
     help="Generative preset to time with random weights when the model ships no decoder (e.g. dit-ic-s).",
@@ -368,6 +378,7 @@ def main(
     repeats: int,
     model: str | None,
     mode: str,
+    precision: str,
     untrained_decoder: str | None,
     json_out: str | None,
     e2e: bool,
@@ -379,7 +390,7 @@ def main(
     if one:
         device, size = one.split(":")
         w, h = (int(v) for v in size.split("x"))
-        print(json.dumps(run_case(device, w, h, quality, repeats, model, mode, untrained_decoder)))
+        print(json.dumps(run_case(device, w, h, quality, repeats, model, mode, untrained_decoder, precision)))
         return
     if phases:
         device, size = phases.split(":")
@@ -420,6 +431,8 @@ def main(
                 str(repeats),
                 "--mode",
                 mode,
+                "--precision",
+                precision,
             ]
             cmd += ["--model", model] if model else []
             cmd += ["--untrained-decoder", untrained_decoder] if untrained_decoder else []

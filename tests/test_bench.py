@@ -34,6 +34,12 @@ def test_fast_row_has_phases(bench, tiny_model_name):
     assert "fast" in bench.format_row(row)
 
 
+def test_rows_name_the_precision_they_decoded_in(bench, tiny_model_name):
+    row = bench.run_case("cpu", 128, 96, 50, 1, tiny_model_name, precision="bfloat16")
+    assert row["precision"] == "bfloat16" and " bfloat16 " in bench.format_row(row)
+    assert_figures(row, 128, 96)
+
+
 def test_cpu_row_has_cpu_time_and_goal(bench, tiny_model_name):
     row = bench.run_case("cpu", 128, 96, 50, 1, tiny_model_name)
     usage = row["decode_cpu"]
