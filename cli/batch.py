@@ -354,6 +354,7 @@ def encode_files(
     device: str,
     alpha: str,
     refine_steps: int = 0,
+    precision: str = "float32",
     bit_depth: str,
     offline: bool | None,
     force: bool,
@@ -372,7 +373,13 @@ def encode_files(
             return dicodec.read_image(job.source, alpha=alpha, bit_depth=bit_depth)  # type: ignore[arg-type]
 
         return codec.encode_many(
-            todo, quality, tile_size=tile_size, refine_steps=refine_steps, load=load, workers=jobs
+            todo,
+            quality,
+            tile_size=tile_size,
+            refine_steps=refine_steps,
+            precision=precision,  # type: ignore[arg-type]
+            load=load,
+            workers=jobs,
         )
 
     run(the_plan, results, lambda job, data: _write_file(job, data, force), jobs=jobs, quiet=quiet)

@@ -67,6 +67,16 @@ OFFLINE_HELP = (
     "(also DICODEC_OFFLINE=1). Without it, a missing model is fetched from DICODEC_MODEL_URL."
 )
 
+PRECISION_OPTION = click.option(
+    "--precision",
+    type=click.Choice(PRECISIONS),
+    default="float32",
+    show_default=True,
+    help="Arithmetic of the codec's transforms. float32: the release's (reproducible bytes and pixels); "
+    "bfloat16: about twice as fast on CPUs with bfloat16 instructions (float32 on others); decoded "
+    "values within 3 levels of float32's, encoded files of the same size.",
+)
+
 
 # ----------------------------------------------------------------------------------------------
 # Lazy commands and the single error handler
@@ -353,6 +363,7 @@ Examples:
     help="Fit the latent to the image with N gradient steps before coding (e.g. 30): a smaller file for "
     "the same quality, decoded as any other; encoding takes ~3N times longer. Best on a GPU.",
 )
+@PRECISION_OPTION
 @click.option("--offline", is_flag=True, help=OFFLINE_HELP)
 @click.option("-f", "--force", is_flag=True, help="Overwrite the output file if it exists.")
 @click.option("--quiet", is_flag=True, help="Do not print the summary line (nor a progress bar).")
@@ -367,17 +378,19 @@ def encode(
     alpha: str,
     bit_depth: str,
     refine_steps: int,
+    precision: str,
     offline: bool,
     force: bool,
     quiet: bool,
     recursive: bool,
     jobs: int | None,
 ) -> None:
+    precision_notice(precision, device, quiet)
     if batch.is_batch(inputs, output):
         batch.encode_files(
             inputs, output, recursive=recursive, jobs=jobs, quality=quality, tile_size=tile_size,
             model=model, device=device, alpha=alpha, bit_depth=bit_depth, offline=offline or None,
-            force=force, quiet=quiet, refine_steps=refine_steps,
+            force=force, quiet=quiet, refine_steps=refine_steps, precision=precision,
         )  # fmt: skip
         return
     input_path = inputs[0]
@@ -391,6 +404,8 @@ def encode(
         extra["tile_size"] = tile_size
     if offline:
         extra["offline"] = True  # otherwise the library reads DICODEC_OFFLINE
+    if precision != "float32":
+        extra["precision"] = precision
     start = time.perf_counter()
     with _about(src):
         data = api.encode(image, quality, model=model, device=device, **extra)
@@ -478,14 +493,7 @@ Examples:
     help="Generative mode: another DiT decoder released for the file's model (e.g. dit-ic-s-v1 for "
     "hp32-v3 files, as dicodec 0.3 decoded them); default: the one paired with it in 'dicodec models'.",
 )
-@click.option(
-    "--precision",
-    type=click.Choice(PRECISIONS),
-    default="float32",
-    show_default=True,
-    help="Arithmetic of the synthesis transform. float32: the release's (reproducible pixels); bfloat16: "
-    "about twice as fast on CPUs with bfloat16 instructions, every value within 2 levels of float32's.",
-)
+@PRECISION_OPTION
 @click.option("--offline", is_flag=True, help=OFFLINE_HELP)
 @click.option("-f", "--force", is_flag=True, help="Overwrite the output file if it exists.")
 @click.option("--quiet", is_flag=True, help="Do not print the summary line (nor a progress bar).")

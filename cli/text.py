@@ -51,8 +51,8 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
 
 
 def precision_notice(precision: str, device: str, quiet: bool) -> None:
-    """One line on stderr when ``--precision bfloat16`` will decode in float32 (a CPU without bfloat16
-    instructions, where emulation is several times slower: dicodec.decode_precision)."""
+    """One line on stderr when ``--precision bfloat16`` will run in float32 (a CPU without bfloat16
+    instructions, where emulation is several times slower: dicodec.api.decode_precision)."""
     if precision == "float32" or quiet:
         return
     import click
@@ -61,7 +61,7 @@ def precision_notice(precision: str, device: str, quiet: bool) -> None:
 
     if decode_precision(precision, device) != precision:
         click.echo(
-            "note: this CPU has no bfloat16 instructions (AVX512-BF16, AMX); decoding in float32, "
+            "note: this CPU has no bfloat16 instructions (AVX512-BF16, AMX); running in float32, "
             "which is faster here",
             err=True,
         )

@@ -358,7 +358,7 @@ def generative_pixels(
     else:  # the decoder's own synthesis, in the arithmetic codec.synthesize would use (precision.py)
         synthesis = decoder.synthesis
         if precision.effective_precision(refined.device) == "bfloat16":
-            synthesis = precision.bfloat16_synthesis(synthesis)
+            synthesis = precision.bfloat16_transform(synthesis)
         with section("network"):
             pixels = synthesize_in_strips(synthesis, refined).float().clamp_(0, 1).to(device)
     if realism == 1.0:

@@ -171,8 +171,11 @@ class ImageCodec(nn.Module):
         self._check_tile(x)
         level = quality_to_level(quality, self.config.levels).to(x.device).reshape(1)
         gain, inverse_gain = self.gains(level)
+        analysis = self.analysis
+        if precision.effective_precision(x.device) == "bfloat16":  # encoder side: any latent decodes
+            analysis = precision.bfloat16_transform(analysis)
         with section("network"):
-            y = self.analysis(x) * gain
+            y = analysis(x) * gain
         if refine_steps > 0:
             from dicodec.codec.latent_refinement import refine_latent
 
@@ -205,11 +208,11 @@ class ImageCodec(nn.Module):
     @torch.no_grad()
     def synthesize(self, latent: Tensor) -> Tensor:
         """Fast (non-generative) decode of a latent to pixels in [0, 1], in the arithmetic of the
-        enclosing :func:`~dicodec.codec.precision.synthesis_precision` (default: the release's float32)."""
+        enclosing :func:`~dicodec.codec.precision.transform_precision` (default: the release's float32)."""
         dtype = next(self.synthesis.parameters()).dtype
         halo = HALO + synthesis_reach(self.config.coarse_blocks)
         if precision.effective_precision(latent.device) == "bfloat16":
-            synthesis = precision.bfloat16_synthesis(self.synthesis)
+            synthesis = precision.bfloat16_transform(self.synthesis)
             dtype = torch.float32
         else:
             synthesis = functools.partial(lean_synthesis, self.synthesis)  # forward's pixels, fewer passes

@@ -1,26 +1,27 @@
-"""The arithmetic of the synthesis transform at decode time: the release's float32, or bfloat16.
+"""The arithmetic of the codec's transforms: the release's float32, or bfloat16 on request.
 
 Why: on the CPU a 1080p fast decode is mostly the synthesis transform's float32 convolutions, which
-already run near the cores' float32 peak (docs/models.md). The codec's transforms were trained under
-bfloat16 autocast with channels-last tensors (training preset ``hp32g`` on), so the same arithmetic at
-decode time is what they learned under, and on CPUs with bfloat16 dot products (AVX512-BF16, AMX) it
-halves the decode time. It is opt-in because it changes pixels: the default keeps decoding every file
-byte for byte as the release that wrote it did (``tests/test_golden.py``, lean_synthesis.py).
+already run near the cores' float32 peak (docs/models.md), and an encode is mostly the analysis. The
+transforms were trained under bfloat16 autocast with channels-last tensors (training preset ``hp32g``
+on), so that arithmetic is what they learned under, and on CPUs with bfloat16 dot products
+(AVX512-BF16, AMX) it halves both. It is opt-in because it changes pixels: by default every file keeps
+decoding byte for byte as the release that wrote it did (``tests/test_golden.py``, lean_synthesis.py).
+When encoding it changes only which latent is coded (any latent decodes), not the format.
 
 Measured (``hp32-v7``, the bundled sample at 1920x1080, 2 threads of an AMD EPYC with AVX512-BF16,
-``python scripts/bench.py --devices cpu --sizes 1920x1080 --qualities 10,50,90 --precision bfloat16``,
-docs/models.md): fast decode ~3.7-4.1 s -> ~1.9 s; every decoded value within 2 levels of the float32
-decode, PSNR to the source 0.02-0.07 dB lower. The latents, and so the bitstream contract, do not
-change: only the pixels computed from them do.
+docs/models.md): fast decode 3.7-4.2 s -> 1.7-2.0 s (``scripts/bench.py --precision``), every decoded
+value within 3 levels of the float32 decode, PSNR to the source within 0.08 dB
+(``scripts/precision_check.py``); encode 3.0-3.5 s -> 1.5 s, file sizes within 0.2%. The entropy
+coding is the same exact code in both: a file's latents decode identically.
 
-On a CPU without bfloat16 instructions oneDNN emulates them and the synthesis gets much slower, not
+On a CPU without bfloat16 instructions oneDNN emulates them and the transforms get much slower, not
 faster (same machine and latents, oneDNN limited with ``ONEDNN_MAX_CPU_ISA``: AVX512 without BF16
-8.3 s against 4.6 s in float32, AVX2 100 s against 5.0 s), so there a bfloat16 request decodes in
+8.3 s against 4.6 s in float32, AVX2 100 s against 5.0 s), so there a bfloat16 request runs
 float32 (:func:`effective_precision`; the command line says so in one line).
 
 The precision is a context variable, not a model attribute: models are cached and shared by every
 :class:`dicodec.Codec` of a process (and their threads), so one caller's choice must not leak into
-another's decode.
+another's call.
 """
 
 from __future__ import annotations
@@ -51,8 +52,8 @@ def check_precision(precision: str) -> str:
 
 
 @contextlib.contextmanager
-def synthesis_precision(precision: str) -> Iterator[None]:
-    """Run the synthesis transforms of decodes inside the block in ``precision``."""
+def transform_precision(precision: str) -> Iterator[None]:
+    """Run the analysis (encode) and synthesis (decode) transforms inside the block in ``precision``."""
     token = _PRECISION.set(check_precision(precision))
     try:
         yield
@@ -79,8 +80,8 @@ def cpu_has_bfloat16() -> bool | None:
 
 
 def effective_precision(device: torch.device | str, precision: str | None = None) -> str:
-    """The arithmetic a decode on ``device`` runs for ``precision`` (default: the current one): bfloat16
-    becomes float32 on a CPU known to lack bfloat16 instructions (module docstring)."""
+    """The arithmetic the transforms run on ``device`` for ``precision`` (default: the current one):
+    bfloat16 becomes float32 on a CPU known to lack bfloat16 instructions (module docstring)."""
     precision = check_precision(precision or current_precision())
     if precision == "bfloat16" and torch.device(device).type == "cpu" and cpu_has_bfloat16() is False:
         return "float32"
@@ -95,14 +96,15 @@ def _channels_last_copy(transform: nn.Module) -> nn.Module:
     return twin
 
 
-def bfloat16_synthesis(transform: nn.Module) -> Callable[[Tensor], Tensor]:
-    """``latent -> pixels`` of ``transform`` in bfloat16 autocast on channels-last tensors (float32 out)."""
+def bfloat16_transform(transform: nn.Module) -> Callable[[Tensor], Tensor]:
+    """``transform`` (a synthesis, or an analysis when encoding) in bfloat16 autocast on channels-last
+    tensors; float32 out."""
     twin = _channels_last_copy(transform)
 
-    def run(latent: Tensor) -> Tensor:
-        with torch.autocast(latent.device.type, torch.bfloat16):
-            pixels = twin(latent.float().contiguous(memory_format=torch.channels_last))
-        return pixels.float()
+    def run(x: Tensor) -> Tensor:
+        with torch.autocast(x.device.type, torch.bfloat16):
+            out = twin(x.float().contiguous(memory_format=torch.channels_last))
+        return out.float()
 
     return run
 
@@ -111,9 +113,9 @@ __all__ = [
     "PRECISIONS",
     "DEFAULT_PRECISION",
     "check_precision",
-    "synthesis_precision",
+    "transform_precision",
     "current_precision",
     "cpu_has_bfloat16",
     "effective_precision",
-    "bfloat16_synthesis",
+    "bfloat16_transform",
 ]

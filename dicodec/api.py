@@ -27,6 +27,7 @@ from dicodec.arguments import (
     Precision,
     _device,
     check_decode_options,
+    check_precision,
     check_quality,
     check_refine_steps,
     check_tile_size,
@@ -47,6 +48,7 @@ def encode(
     tile_size: int | None = None,
     refine_steps: int = 0,
     offline: bool | None = None,
+    precision: Precision = "float32",
 ) -> bytes:
     """Compress an image to a dicodec bitstream.
 
@@ -61,6 +63,10 @@ def encode(
             (docs/models.md, "Latent refinement"): a smaller file for the same quality, decoded like any
             other; encoding takes about 2 + 3 * ``refine_steps`` network passes instead of one.
         offline: never download a model that is not installed; default ``DICODEC_OFFLINE``.
+        precision: the analysis transform's arithmetic: ``"float32"`` (the release's) or
+            ``"bfloat16"`` (about twice as fast on CPUs with bfloat16 instructions; another latent of
+            the same rate and quality, file sizes within 0.2%; float32 where the CPU lacks them). Any
+            decoder reads the file either way.
 
     Returns:
         The complete bitstream (header, checksummed chunks). Same input, same bytes, every time, and
@@ -71,8 +77,9 @@ def encode(
     check_quality(quality)
     check_tile_size(tile_size)
     check_refine_steps(refine_steps)
+    check_precision(precision)
     codec = Codec.for_call(model, device, offline)
-    return codec.encode(image, quality, tile_size=tile_size, refine_steps=refine_steps)
+    return codec.encode(image, quality, tile_size=tile_size, refine_steps=refine_steps, precision=precision)
 
 
 def decode(
@@ -254,7 +261,7 @@ def decode_video(
     """
     import torch
 
-    from dicodec.codec.precision import synthesis_precision
+    from dicodec.codec.precision import transform_precision
     from dicodec.codec.video import clip
 
     check_decode_options(mode, output, 1.0, max_pixels, precision)
@@ -279,7 +286,7 @@ def decode_video(
     def convert() -> Any:
         try:
             while True:
-                with synthesis_precision(precision):  # around each frame's decode, not across the yield
+                with transform_precision(precision):  # around each frame's decode, not across the yield
                     item = next(frames, None)
                 if item is None:
                     break

@@ -136,8 +136,14 @@ def check_decode_options(
         raise DicodecError(f"realism must be a number from 0 to 1, got {realism!r}")
     if max_pixels is not None and (isinstance(max_pixels, bool) or not isinstance(max_pixels, int)):
         raise DicodecError(f"max_pixels must be an int or None, got {max_pixels!r}")
+    check_precision(precision)
+
+
+def check_precision(precision: Any) -> str:
+    """``DicodecError`` unless ``precision`` is one of :data:`PRECISIONS` (the transforms' arithmetic)."""
     if precision not in PRECISIONS:
         raise DicodecError(f"unknown precision {precision!r} (float32 or bfloat16)")
+    return precision
 
 
 def decode_mode(model: str, mode: str = "auto", quality: int | None = None) -> str:
@@ -160,16 +166,17 @@ def decode_mode(model: str, mode: str = "auto", quality: int | None = None) -> s
 
 
 def decode_precision(precision: str = "bfloat16", device: str = "auto") -> str:
-    """The synthesis arithmetic a decode with ``precision`` on ``device`` runs: ``"bfloat16"`` stays
-    bfloat16 except on a CPU without bfloat16 instructions, where emulating them would be several times
-    slower than float32 (dicodec.codec.precision), so such a decode runs in float32."""
-    check_decode_options("auto", "numpy", 1.0, None, precision)
+    """The arithmetic an encode or decode with ``precision`` on ``device`` runs its transforms in:
+    ``"bfloat16"`` stays bfloat16 except on a CPU without bfloat16 instructions, where emulating them
+    would be several times slower than float32 (dicodec.codec.precision), so such a call runs float32."""
+    check_precision(precision)
     from dicodec.codec.precision import effective_precision
 
     return effective_precision(_device(device), precision)
 
 
 __all__ = [
+    "check_precision",
     "decode_precision",
     "ImageLike",
     "DecodeMode",

@@ -28,6 +28,7 @@ from dicodec.arguments import (
     Precision,
     _device,
     check_decode_options,
+    check_precision,
     check_quality,
     check_refine_steps,
     check_tile_size,
@@ -163,12 +164,20 @@ class Codec:
 
     # ------------------------------------------------------------------ one image
     def encode(
-        self, image: ImageLike, quality: int = 75, *, tile_size: int | None = None, refine_steps: int = 0
+        self,
+        image: ImageLike,
+        quality: int = 75,
+        *,
+        tile_size: int | None = None,
+        refine_steps: int = 0,
+        precision: Precision = "float32",
     ) -> bytes:
         """Compress one image; the arguments and the bytes are those of :func:`dicodec.encode`."""
         from dicodec.bitstream import container
         from dicodec.codec import pipeline, registry
+        from dicodec.codec.precision import transform_precision
 
+        check_precision(precision)
         quality = check_quality(quality)
         tile_size = check_tile_size(tile_size)
         refine_steps = check_refine_steps(refine_steps)
@@ -182,7 +191,8 @@ class Codec:
         dev = self.device
         entry = registry.get_entry(self._model)
         codec = registry.load(entry.name, dev, offline=self._offline)
-        return pipeline.encode_image(codec, entry, x.to(dev), quality, tile_size, refine_steps)
+        with transform_precision(precision):
+            return pipeline.encode_image(codec, entry, x.to(dev), quality, tile_size, refine_steps)
 
     def decode(
         self,
@@ -202,7 +212,7 @@ class Codec:
         """
         from dicodec.bitstream import container
         from dicodec.codec import pipeline, registry
-        from dicodec.codec.precision import synthesis_precision
+        from dicodec.codec.precision import transform_precision
 
         check_decode_options(mode, output, realism, max_pixels, precision)
         if not isinstance(data, (bytes, bytearray, memoryview)):
@@ -238,7 +248,7 @@ class Codec:
                 q, r = header.quality, float(realism)
                 return generative_decode(codec, dit, strings, shape, q, r, coder)
 
-        with warnings.catch_warnings(), synthesis_precision(precision):
+        with warnings.catch_warnings(), transform_precision(precision):
             warnings.simplefilter("ignore")
             x = pipeline.decode_image(codec, header, tiles, decode_tile, as_uint8=output != "torch")
         return to_output(x, output)
@@ -251,6 +261,7 @@ class Codec:
         *,
         tile_size: int | None = None,
         refine_steps: int = 0,
+        precision: Precision = "float32",
         load: Callable[[Any], ImageLike] | None = None,
         workers: int = 2,
         prefetch: int | None = None,
@@ -262,7 +273,7 @@ class Codec:
 
         Args:
             images: the images, or anything ``load`` turns into one (file names, say).
-            quality, tile_size, refine_steps: as in :meth:`encode`, for every image.
+            quality, tile_size, refine_steps, precision: as in :meth:`encode`, for every image.
             load: called on each element of ``images`` in ``workers`` threads, ``prefetch`` elements
                 ahead of the codec (default ``2 * workers``), e.g. reading and decoding a file while
                 the previous image is coded. Its ``DicodecError`` or ``OSError`` fails that item only.
@@ -271,9 +282,11 @@ class Codec:
         quality = check_quality(quality)
         check_tile_size(tile_size)
         check_refine_steps(refine_steps)
+        check_precision(precision)
 
         def encode_one(image: ImageLike) -> bytes:
-            return self.encode(image, quality, tile_size=tile_size, refine_steps=refine_steps)
+            options = {"tile_size": tile_size, "refine_steps": refine_steps, "precision": precision}
+            return self.encode(image, quality, **options)  # type: ignore[arg-type]
 
         return self._many(images, load, workers, prefetch, encode_one)
 

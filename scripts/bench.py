@@ -108,7 +108,7 @@ def run_case(
 
     decoder = prepare_generative(model, untrained) if mode == "generative" else None
     img = sample_image(width, height)
-    data = dicodec.encode(img, quality=quality, model=model, device=device)
+    data = dicodec.encode(img, quality=quality, model=model, device=device, precision=precision)
     dicodec.decode(data, device=device, mode=mode, precision=precision)  # warm-up
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
@@ -116,7 +116,7 @@ def run_case(
     for _ in range(repeats):
         timing.enable()
         t0 = time.perf_counter()
-        data = dicodec.encode(img, quality=quality, model=model, device=device)
+        data = dicodec.encode(img, quality=quality, model=model, device=device, precision=precision)
         total = time.perf_counter() - t0
         enc.append({"total": total, **timing.disable()})
     peak_encode = torch.cuda.max_memory_allocated() if device == "cuda" else 0
@@ -351,7 +351,7 @@ def format_end_to_end(rows: list[dict]) -> str:
     type=click.Choice(["float32", "bfloat16"]),
     default="float32",
     show_default=True,
-    help="Arithmetic of the decode's synthesis transform (dicodec.decode's precision).",
+    help="Arithmetic of the transforms when encoding and decoding (dicodec.encode's and decode's precision).",
 )
 @click.option(
     "--untrained-decoder",

@@ -1,13 +1,14 @@
-"""What the bfloat16 synthesis (``decode --precision bfloat16``) costs and saves, on one image's latents.
+"""What the bfloat16 transforms (``--precision bfloat16``) cost and save, on one image.
 
 Job: time the codec's synthesis transform on the same decoded latents in float32 (the release's
 arithmetic, what a default decode runs) and in bfloat16 autocast on channels-last tensors
 (:mod:`dicodec.codec.precision`), and compare their pixels: largest difference in levels and PSNR to
-the source. bfloat16 is run as asked even where a decode would fall back to float32, so with
+the source. Then encode in both and compare the files: size, and PSNR of their float32 decodes. The
+bfloat16 synthesis is run as asked even where a decode would fall back to float32, so with
 ``ONEDNN_MAX_CPU_ISA=AVX2`` (or ``AVX512_CORE``) it measures oneDNN's emulation on a CPU without
 bfloat16 instructions, the reason for that fallback.
 When: before changing the precision option or its fallback (docs/models.md, "CPU fast decode").
-Output: one line per quality.
+Output: two lines per quality (decode, encode).
 
     python scripts/precision_check.py --size 1920x1080 --qualities 10,30,50,70,90
 """
@@ -56,7 +57,7 @@ def main(size: str, qualities: str, model: str, repeats: int) -> None:
     import dicodec
     from dicodec.bitstream import container
     from dicodec.codec import registry
-    from dicodec.codec.precision import bfloat16_synthesis
+    from dicodec.codec.precision import bfloat16_transform
 
     width, height = (int(v) for v in size.split("x"))
     image = sample_image(width, height)
@@ -69,7 +70,7 @@ def main(size: str, qualities: str, model: str, repeats: int) -> None:
         tile = tiles[0]
         latent = codec.decompress_latent([tile.z, *tile.y], header.padded_size, header.quality)
         t32, out32 = _timed(codec.synthesize, latent, repeats)
-        t16, out16 = _timed(bfloat16_synthesis(codec.synthesis), latent, repeats)
+        t16, out16 = _timed(bfloat16_transform(codec.synthesis), latent, repeats)
         a, b = _uint8(out32, height, width), _uint8(out16, height, width)
         diff = np.abs(a.astype(np.int16) - b.astype(np.int16))
         click.echo(
@@ -77,6 +78,12 @@ def main(size: str, qualities: str, model: str, repeats: int) -> None:
             f"PSNR {_psnr(b, image):.3f} dB | max difference {diff.max()} levels, "
             f"{np.count_nonzero(diff) / diff.size:.1%} of values differ"
         )
+        files = {}
+        for precision in ("float32", "bfloat16"):
+            data = dicodec.encode(image, quality=quality, model=model, device="cpu", precision=precision)
+            decoded = dicodec.decode(data, mode="fast", device="cpu")
+            files[precision] = f"{len(data)} B, PSNR {_psnr(decoded, image):.3f} dB"
+        click.echo(f"q{quality} encode: float32 {files['float32']} | bfloat16 {files['bfloat16']}")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Decoding with the synthesis in bfloat16 (codec/precision.py): opt-in, close to float32, never leaking."""
+"""The transforms in bfloat16 (codec/precision.py): opt-in, close to float32, never leaking."""
 
 from __future__ import annotations
 
@@ -62,7 +62,7 @@ def test_an_unknown_precision_is_one_error_before_any_work(shipped_file):
     with pytest.raises(dicodec.DicodecError, match="unknown precision"):
         dicodec.api.decode_precision("fp16")
     with pytest.raises(ValueError, match="unknown precision"):
-        with precision.synthesis_precision("float16"):
+        with precision.transform_precision("float16"):
             pass
 
 
@@ -133,3 +133,22 @@ def test_the_precision_check_script_compares_both_arithmetics():
     result = CliRunner().invoke(script["main"], ["--size", "256x192", "--qualities", "50", "--repeats", "1"])
     assert result.exit_code == 0, result.output
     assert "q50: float32" in result.output and "bfloat16" in result.output and "levels" in result.output
+
+
+def test_bfloat16_encoding_codes_another_latent_of_the_same_size(shipped_file, tmp_path):
+    image, reference = shipped_file
+    data = dicodec.encode(image, quality=60, device="cpu", precision="bfloat16")
+    assert data != reference and abs(len(data) - len(reference)) <= 0.02 * len(reference)
+    assert dicodec.encode(image, quality=60, device="cpu", precision="bfloat16") == data  # deterministic
+    out = dicodec.decode(data, mode="fast", device="cpu")
+    ref = dicodec.decode(reference, mode="fast", device="cpu")
+    assert abs(psnr(out, image) - psnr(ref, image)) < 0.2
+    codec = dicodec.Codec(device="cpu")
+    assert next(iter(codec.encode_many([image], 60, precision="bfloat16"))).value == data
+    with pytest.raises(dicodec.DicodecError, match="unknown precision"):
+        dicodec.encode(image, precision="fp16")
+    Image.fromarray(image).save(tmp_path / "a.png")
+    args = ["encode", str(tmp_path / "a.png"), "-o", str(tmp_path / "a.dic"), "-q", "60", "--device", "cpu"]
+    result = CliRunner().invoke(cli, [*args, "--precision", "bfloat16"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "a.dic").read_bytes() == data
