@@ -73,7 +73,7 @@ class _Progress:
 
 def encode_video_file(
     src: str, output: str | None, *, quality: int, gop: int, model: str | None, device: str,
-    offline: bool, force: bool, quiet: bool, inter_model: str | None = None,
+    offline: bool, force: bool, quiet: bool, inter_model: str | None = None, precision: str = "float32",
 ) -> None:  # fmt: skip
     out = output or os.fspath(Path(src).with_suffix(".dicv"))
     check_output(out, force)
@@ -85,6 +85,8 @@ def encode_video_file(
     extra: dict[str, Any] = {"offline": True} if offline else {}
     if inter_model:
         extra["inter_model"] = inter_model
+    if precision != "float32":
+        extra["precision"] = precision
     with about(src), progress, atomic_path(out, force=force) as tmp, open(tmp, "wb") as f:
         info = api.encode_video(
             source.frames(), quality, gop=gop, fps=source.fps, model=model, device=device, out=f,
@@ -217,10 +219,11 @@ def install(encode: click.Command, decode: click.Command, info: click.Command) -
         inputs = kw["inputs"]
         if len(inputs) != 1 or is_stdio(inputs[0]) or not is_video_file(inputs[0]):
             return False
+        precision_notice(kw["precision"], kw["device"], kw["quiet"])
         encode_video_file(
             inputs[0], kw["output"], quality=kw["quality"], gop=video["gop"], model=kw["model"],
             device=kw["device"], offline=kw["offline"], force=kw["force"], quiet=kw["quiet"],
-            inter_model=video.get("inter_model"),
+            inter_model=video.get("inter_model"), precision=kw["precision"],
         )  # fmt: skip
         return True
 

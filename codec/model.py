@@ -171,11 +171,8 @@ class ImageCodec(nn.Module):
         self._check_tile(x)
         level = quality_to_level(quality, self.config.levels).to(x.device).reshape(1)
         gain, inverse_gain = self.gains(level)
-        analysis = self.analysis
-        if precision.effective_precision(x.device) == "bfloat16":  # encoder side: any latent decodes
-            analysis = precision.bfloat16_transform(analysis)
         with section("network"):
-            y = analysis(x) * gain
+            y = self.analyze(x) * gain
         if refine_steps > 0:
             from dicodec.codec.latent_refinement import refine_latent
 
@@ -204,6 +201,14 @@ class ImageCodec(nn.Module):
             y_hat = torch.cat([base, detail], 1)
         _, inverse_gain = self.gains(quality_to_level(quality, self.config.levels).to(device))
         return y_hat * inverse_gain
+
+    def analyze(self, x: Tensor) -> Tensor:
+        """``analysis(x)`` in the arithmetic of the enclosing
+        :func:`~dicodec.codec.precision.transform_precision` (default: the release's float32). Encoder
+        side only: whatever latent it gives is coded exactly, so bfloat16 changes no format."""
+        if precision.effective_precision(x.device) == "bfloat16":
+            return precision.bfloat16_transform(self.analysis)(x)
+        return self.analysis(x)
 
     @torch.no_grad()
     def synthesize(self, latent: Tensor) -> Tensor:

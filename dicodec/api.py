@@ -168,6 +168,7 @@ def encode_video(
     out: Any = None,
     offline: bool | None = None,
     on_frame: Any = None,
+    precision: Precision = "float32",
 ) -> Any:
     """Compress a clip to a ``.dicv`` video bitstream (docs/video.md; spec: docs/bitstream.md part II).
 
@@ -189,6 +190,7 @@ def encode_video(
         out: a binary stream to write to (memory then does not grow with the clip's bytes either).
         offline: never download a model that is not installed.
         on_frame: called after each frame with ``(index, "intra" | "inter", bytes)`` (progress).
+        precision: the analysis transform's arithmetic, as in :func:`encode`.
 
     Returns:
         The bitstream, or with ``out`` the dict of :func:`inspect_video` for what was written.
@@ -200,9 +202,11 @@ def encode_video(
     import io
     from fractions import Fraction
 
+    from dicodec.codec.precision import transform_precision
     from dicodec.codec.video import clip
 
     check_quality(quality)
+    check_precision(precision)
     if inter_model is not None:
         from dicodec.codec.video import models
 
@@ -224,10 +228,11 @@ def encode_video(
     if not 0 < rate <= 1000:
         raise DicodecError(f"fps must be in (0, 1000], got {rate}")
     stream = io.BytesIO() if out is None else out
-    header = clip.encode_clip(
-        frames, stream, quality=quality, gop=gop, fps=rate, device=_device(device), model=model,
-        inter_model=inter_model, on_frame=on_frame, offline=offline,
-    )  # fmt: skip
+    with transform_precision(precision):
+        header = clip.encode_clip(
+            frames, stream, quality=quality, gop=gop, fps=rate, device=_device(device), model=model,
+            inter_model=inter_model, on_frame=on_frame, offline=offline,
+        )  # fmt: skip
     if out is None:
         return stream.getvalue()
     return _video_info(header, None)

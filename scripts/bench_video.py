@@ -51,8 +51,8 @@ def timed(fn, *args, **kwargs) -> tuple[float, object]:
     return time.perf_counter() - start, out
 
 
-def decode_all(data: bytes, device: str) -> list[np.ndarray]:
-    return list(dicodec.decode_video(data, mode="fast", device=device, output="numpy"))
+def decode_all(data: bytes, device: str, precision: str = "float32") -> list[np.ndarray]:
+    return list(dicodec.decode_video(data, mode="fast", device=device, output="numpy", precision=precision))
 
 
 @click.command()
@@ -64,10 +64,15 @@ def decode_all(data: bytes, device: str) -> list[np.ndarray]:
 @click.option("--gop", type=int, default=16, show_default=True)
 @click.option("--quality", type=int, default=50, show_default=True)
 @click.option("--repeats", type=int, default=2, show_default=True, help="Timed runs after one warm-up.")
+@click.option(
+    "--precision", type=click.Choice(["float32", "bfloat16"]), default="float32", show_default=True,
+    help="Arithmetic of the transforms (encode_video's and decode_video's precision).",
+)  # fmt: skip
 @click.option("--json-out", type=click.Path(), default=None)
 def main(
-    devices: str, sizes: str, frames: int, gop: int, quality: int, repeats: int, json_out: str | None
-) -> None:
+    devices: str, sizes: str, frames: int, gop: int, quality: int, repeats: int, precision: str,
+    json_out: str | None,
+) -> None:  # fmt: skip
     """Time encode_video and decode_video (fast mode) per device and size."""
     rows = []
     for device in devices.split(","):
@@ -80,20 +85,23 @@ def main(
             enc, dec, data = [], [], b""
             for run in range(repeats + 1):
                 t_enc, data = timed(
-                    dicodec.encode_video, clip, quality=quality, gop=gop, fps=25, device=device
-                )
-                t_dec, _ = timed(decode_all, data, device)
+                    dicodec.encode_video, clip, quality=quality, gop=gop, fps=25, device=device,
+                    precision=precision,
+                )  # fmt: skip
+                t_dec, _ = timed(decode_all, data, device, precision)
                 if run:  # the first run warms up (weights, kernels, allocator)
                     enc.append(t_enc)
                     dec.append(t_dec)
             info = dicodec.inspect_video(data)
             row = {"device": device, "size": size, "frames": frames, "gop": gop, "quality": quality,
+                   "precision": precision,
                    "bpp": round(info["bpp"], 4), "encode_fps": frames / statistics.median(enc),
                    "decode_fps": frames / statistics.median(dec), "torch_threads": torch.get_num_threads(),
                    "gpu": torch.cuda.get_device_name(0) if device == "cuda" else None}  # fmt: skip
             rows.append(row)
             speed = f"encode {row['encode_fps']:.2f}, decode {row['decode_fps']:.2f} frames/s"
-            click.echo(f"{device} {size} {frames} frames q{quality} GOP {gop}: {row['bpp']:.4f} bpp, {speed}")
+            head = f"{device} {size} {frames} frames q{quality} GOP {gop} {precision}"
+            click.echo(f"{head}: {row['bpp']:.4f} bpp, {speed}")
     if json_out:
         with open(json_out, "w") as f:
             json.dump(rows, f, indent=1)

@@ -80,7 +80,7 @@ def test_the_cli_decodes_in_bfloat16(tmp_path, shipped_file):
     assert bad.exit_code == 2 and "fp16" in bad.output
 
 
-def test_clips_decode_in_bfloat16_too(tiny_model_name):
+def test_clips_encode_and_decode_in_bfloat16_too(tiny_model_name):
     rng = np.random.default_rng(0)
     frames = (rng.random((3, 64, 64, 3)) * 255).astype(np.uint8)
     data = dicodec.encode_video(frames, 40, gop=2, model=tiny_model_name, device="cpu")
@@ -92,6 +92,13 @@ def test_clips_decode_in_bfloat16_too(tiny_model_name):
     assert 0 < max(diffs) <= 4
     with pytest.raises(dicodec.DicodecError, match="unknown precision"):
         dicodec.decode_video(data, precision="int8")
+    shipped = dicodec.encode_video(frames, 40, gop=2, device="cpu")  # the default model: a real analysis
+    coded = dicodec.encode_video(frames, 40, gop=2, device="cpu", precision="bfloat16")
+    assert coded != shipped and len(list(dicodec.decode_video(coded, device="cpu"))) == 3
+    assert abs(len(coded) - len(shipped)) <= 0.05 * len(shipped)
+    assert precision.current_precision() == "float32"
+    with pytest.raises(dicodec.DicodecError, match="unknown precision"):
+        dicodec.encode_video(frames, 40, model=tiny_model_name, device="cpu", precision="fp16")
 
 
 def test_a_cpu_without_bfloat16_instructions_decodes_in_float32_and_the_cli_says_so(

@@ -77,7 +77,7 @@ class _Scheme:
 
     @torch.no_grad()
     def encode(self, x: Tensor, ctx: Tensor | None, choice: str) -> tuple[str, list[bytes], Tensor]:
-        y = self.codec.analysis(pad_image(x.to(self.device), DOWNSCALE)) * self.gain
+        y = self.codec.analyze(pad_image(x.to(self.device), DOWNSCALE)) * self.gain
         need_intra = ctx is None or choice == "cheaper"
         intra = self.codec.latent_codec.compress(y, CODER, return_latent=True) if need_intra else None
         if intra is not None:
