@@ -22,7 +22,6 @@ from dicodec.bitstream.video import (
     CHUNK_HEAD,
     CHUNK_INTER,
     CHUNK_INTRA,
-    FORMAT_VERSION,
     Frame,
     VideoHeader,
     VideoWriter,
@@ -41,15 +40,20 @@ def write_clip(header: VideoHeader, frames: list[Frame]) -> bytes:
 
 
 def video_seeds() -> list[bytes]:
-    """Small valid clips: one frame; GOPs with inter frames; an inter model; an unknown frame count."""
+    """Small valid clips: one frame; GOPs with inter frames (scale shifts in 2.0, none in a 1.0 file); an
+    inter model; an unknown frame count."""
     h = bytes(range(8))
 
-    def frames(n: int, gop: int, slices: int) -> list[Frame]:
+    def frames(n: int, gop: int, slices: int, shifted: bool = True) -> list[Frame]:
+        def kind(i: int) -> str:
+            return "intra" if i % gop == 0 else "inter"
+
         return [
             Frame(
                 i,
-                "intra" if i % gop == 0 else "inter",
+                kind(i),
                 tuple(fuzz._bytes_from(f"v{i}.{k}", (i * 3 + k) % 7) for k in range(1 + slices)),
+                tuple((i + 5 * k) % 16 for k in range(slices)) if shifted and kind(i) == "inter" else (),
             )
             for i in range(n)
         ]
@@ -57,7 +61,8 @@ def video_seeds() -> list[bytes]:
     one = write_clip(VideoHeader("tiny.v1", h, 64, 48, 50, 2, 25, 1, 4), frames(1, 4, 2))
     gop = write_clip(VideoHeader("hp32-v7", h, 130, 70, 90, 5, 30000, 1001, 3), frames(7, 3, 5))
     inter = VideoHeader("tiny.v1", h, 33, 17, 0, 1, 24, 1, 2, inter_model="ctx.v1", inter_hash=h[::-1])
-    return [one, gop, write_clip(inter, frames(4, 2, 1))]
+    v1 = VideoHeader("hp32-v7", h, 64, 64, 30, 5, 25, 1, 4, version=(1, 0))
+    return [one, gop, write_clip(inter, frames(4, 2, 1)), write_clip(v1, frames(5, 4, 5, shifted=False))]
 
 
 # VHED fields after the model names: (offset in the tail, struct format, candidate values)
@@ -139,7 +144,8 @@ def video_target(data: bytes) -> None:
     """``read`` plus invariants: ``read_header`` agrees, and what was read writes and reads back equal."""
 
     def rewrite(header: VideoHeader, frames: list[Frame]) -> tuple[tuple[VideoHeader, list[Frame]], bytes]:
-        current = dataclasses.replace(header, version=FORMAT_VERSION)
+        # the writer writes x.0 of the file's major (a 1.x file's inter frames carry no scale shifts)
+        current = dataclasses.replace(header, version=(header.version[0], 0))
         return (dataclasses.replace(current, frame_count=len(frames)), frames), write_clip(current, frames)
 
     fuzz.check_round_trip(data, read, read_header, rewrite)

@@ -1,4 +1,4 @@
-"""Container format of dicodec video, ``.dicv`` files, version 1.0 (spec: ``docs/bitstream.md`` part II).
+"""Container format of dicodec video, ``.dicv`` files, version 2.0 (spec: ``docs/bitstream.md`` part II).
 
 The same chunk design as the image container (:mod:`dicodec.bitstream.container`), with its own magic
 so that neither reader mistakes the other's files::
@@ -6,8 +6,9 @@ so that neither reader mistakes the other's files::
     magic | VHED | (IFRM | PFRM) x frames | VEND      (ancillary chunks may sit between VHED and VEND)
 
 ``IFRM`` chunks hold intra frames (coded like an image, decodable on their own), ``PFRM`` chunks inter
-frames (coded against the previous decoded frame's latent). Every frame whose index is a multiple of
-the GOP is intra, so decoding can start at any of them.
+frames (coded against the previous decoded frame's latent; from version 2.0 with one scale shift per
+latent slice, chosen by the encoder). Every frame whose index is a multiple of the GOP is intra, so
+decoding can start at any of them. Version 1.0 files (no scale shifts) are read as they always were.
 
 Unlike the image container, the video container is read and written as a *stream*: :class:`VideoWriter`
 writes each frame as it is coded and :func:`iter_chunks` yields each frame as it is read, so neither
@@ -50,8 +51,9 @@ from dicodec.errors import BadMagic, Corrupt, LimitExceeded, Truncated, Unsuppor
 
 # The image magic with "DIC" -> "DCV": same PNG-style transfer checks, never confused with a .dic file
 MAGIC = b"\x89DCV\r\n\x1a\n"
-FORMAT_VERSION = (1, 0)
-READABLE_MAJORS = (1,)
+FORMAT_VERSION = (2, 0)  # 2.0: PFRM carries per-slice scale shifts (spec II.3, II.6)
+READABLE_MAJORS = (1, 2)
+MAX_SCALE_SHIFT = 15  # a PFRM scale shift: scale-table steps the encoder narrows a slice's scales by
 
 CHUNK_HEAD = b"VHED"
 CHUNK_INTRA = b"IFRM"
@@ -76,6 +78,7 @@ _FROZEN_PREFIX = len(MAGIC) + _CHUNK_HEADER.size + 2
 __all__ = [
     "MAGIC",
     "FORMAT_VERSION",
+    "MAX_SCALE_SHIFT",
     "CHUNK_HEAD",
     "CHUNK_INTRA",
     "CHUNK_INTER",
@@ -171,8 +174,8 @@ class VideoHeader:
         inter_model: registry name of the contextual inter-frame model, or ``""`` for the training-free
             temporal-mean scheme (spec section II.6).
         inter_hash: first 8 bytes of the inter model's weights hash, ``b""`` with no inter model.
-        flags: 16 reserved bits; writers of 1.0 write 0, readers ignore them.
-        version: (major, minor).
+        flags: 16 reserved bits; writers write 0, readers ignore them.
+        version: (major, minor): 2.0 is written; 1.0 files (inter frames without scale shifts) are read.
     """
 
     model: str
@@ -203,7 +206,7 @@ class VideoHeader:
             object.__setattr__(self, name, operator.index(getattr(self, name)))
         major, minor = (operator.index(v) for v in self.version)
         if major not in READABLE_MAJORS or not 0 <= minor <= 255:
-            raise ValueError(f"video version {self.version} is not 1.x")
+            raise ValueError(f"video version {self.version} is not 1.x or 2.x")
         object.__setattr__(self, "version", (major, minor))
         problem = _field_problem(self)
         if problem is not None:
@@ -220,11 +223,13 @@ class VideoHeader:
 
 @dataclass(frozen=True)
 class Frame:
-    """One frame chunk: its index, ``"intra"`` or ``"inter"``, and its ``1 + S`` entropy-coded strings."""
+    """One frame chunk: its index, ``"intra"`` or ``"inter"``, its ``1 + S`` entropy-coded strings and,
+    for a 2.x inter frame, the scale shift of each of the ``S`` slices (``()``: none, i.e. all 0)."""
 
     index: int
     kind: str
     strings: tuple[bytes, ...]
+    scale_shift: tuple[int, ...] = ()
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -233,7 +238,7 @@ class Frame:
 
 
 def head_payload(h: VideoHeader) -> bytes:
-    """The VHED payload of ``h`` (exactly the 1.0 fields)."""
+    """The VHED payload of ``h`` (the 1.0 fields, which 2.0 keeps)."""
     name, inter = h.model.encode("ascii"), h.inter_model.encode("ascii")
     return b"".join(
         (
@@ -251,9 +256,16 @@ def head_payload(h: VideoHeader) -> bytes:
     )  # fmt: skip
 
 
-def frame_payload(index: int, strings: tuple[bytes, ...] | list[bytes]) -> bytes:
-    """Frame index, then each string as u32 length + bytes (the layout of an image TILE)."""
+def frame_payload(
+    index: int, strings: tuple[bytes, ...] | list[bytes], scale_shift: tuple[int, ...] | None = None
+) -> bytes:
+    """Frame index, a 2.x inter frame's scale shifts (one byte per slice), then each string as u32
+    length + bytes (the layout of an image TILE)."""
     parts = [_U32.pack(index)]
+    if scale_shift is not None:
+        if any(not 0 <= k <= MAX_SCALE_SHIFT for k in scale_shift):
+            raise ValueError(f"frame {index}: scale shifts {scale_shift} outside 0..{MAX_SCALE_SHIFT}")
+        parts.append(bytes(scale_shift))
     for s in strings:
         if len(s) > MAX_STRING:
             raise ValueError(f"frame {index}: a string of {len(s)} bytes exceeds {MAX_STRING}")
@@ -274,8 +286,8 @@ class VideoWriter:
     """
 
     def __init__(self, stream: BinaryIO, header: VideoHeader):
-        if header.version[1] != 0:
-            raise ValueError(f"this writer writes version 1.0, header says {header.version}")
+        if header.version not in ((1, 0), FORMAT_VERSION):  # 1.0 for tests of the files it wrote
+            raise ValueError(f"this writer writes versions 1.0 and 2.0, header says {header.version}")
         self.stream, self.header, self.frames = stream, header, 0
         try:
             self._start = stream.tell() if stream.seekable() else None
@@ -293,8 +305,15 @@ class VideoWriter:
             raise ValueError(f"frame {frame.index} has {len(frame.strings)} strings, not {1 + h.num_slices}")
         if self.frames >= (h.frame_count or MAX_FRAMES):
             raise ValueError(f"more than {h.frame_count or MAX_FRAMES} frames")
+        shifts = None
+        if frame.kind == "inter" and h.version[0] >= 2:
+            shifts = frame.scale_shift or (0,) * h.num_slices
+            if len(shifts) != h.num_slices:
+                raise ValueError(f"frame {frame.index} has {len(shifts)} scale shifts, not {h.num_slices}")
+        elif any(frame.scale_shift):
+            raise ValueError(f"frame {frame.index}: scale shifts need an inter frame of version 2.x")
         ctype = CHUNK_INTRA if frame.kind == "intra" else CHUNK_INTER
-        self.stream.write(pack_chunk(ctype, frame_payload(frame.index, frame.strings)))
+        self.stream.write(pack_chunk(ctype, frame_payload(frame.index, frame.strings, shifts)))
         self.frames += 1
 
     def close(self) -> VideoHeader:
@@ -423,7 +442,7 @@ def _read_head(stream: BinaryIO) -> tuple[VideoHeader, int]:
     major, minor = prefix[8], prefix[9]
     if length >= 2 and major not in READABLE_MAJORS:  # before the CRC: a future major may change the rest
         raise UnsupportedVersion(
-            f"video format version {major}.{minor} is not supported (this reader reads 1.x)"
+            f"video format version {major}.{minor} is not supported (this reader reads 1.x and 2.x)"
         )
     stream = _Prepend(prefix, stream)
     ctype, payload, end = _read_chunk(stream, pos, 0)  # type: ignore[arg-type]
@@ -449,12 +468,19 @@ def _as_stream(source: Buffer | BinaryIO) -> BinaryIO:
     return source  # type: ignore[return-value]
 
 
-def _parse_frame(payload: bytes, ctype: bytes, index: int, num_slices: int) -> Frame:
+def _parse_frame(payload: bytes, ctype: bytes, index: int, num_slices: int, major: int = 1) -> Frame:
     label = _label(ctype, index)
     n = len(payload)
     if n < _U32.size or _U32.unpack_from(payload, 0)[0] != index:
         raise Corrupt(f"corrupt video bitstream: {label} does not carry frame index {index}")
-    pos, strings = _U32.size, []
+    pos, strings, shifts = _U32.size, [], ()
+    if ctype == CHUNK_INTER and major >= 2:
+        if n - pos < num_slices:
+            raise Corrupt(f"corrupt video bitstream: {label} ends before its {num_slices} scale shifts")
+        shifts = tuple(payload[pos : pos + num_slices])
+        if max(shifts) > MAX_SCALE_SHIFT:
+            raise Corrupt(f"corrupt video bitstream: {label}: scale shift over {MAX_SCALE_SHIFT}")
+        pos += num_slices
     for k in range(1 + num_slices):
         if n - pos < _U32.size:
             raise Corrupt(f"corrupt video bitstream: {label} ends before the length of string {k}")
@@ -470,7 +496,7 @@ def _parse_frame(payload: bytes, ctype: bytes, index: int, num_slices: int) -> F
         pos += length
     if pos != n:
         raise Corrupt(f"corrupt video bitstream: {label}: {n - pos} unused bytes after the last string")
-    return Frame(index, FRAME_CHUNKS[ctype], tuple(strings))
+    return Frame(index, FRAME_CHUNKS[ctype], tuple(strings), shifts)
 
 
 def read_header(source: Buffer | BinaryIO) -> VideoHeader:
@@ -507,7 +533,7 @@ def _frames(stream: BinaryIO, header: VideoHeader, pos: int) -> Iterator[Frame]:
                 )
             if ctype == CHUNK_INTER and header.is_key(count):
                 raise Corrupt(f"corrupt video bitstream: frame {count} starts a GOP but is not intra")
-            yield _parse_frame(payload, ctype, count, header.num_slices)
+            yield _parse_frame(payload, ctype, count, header.num_slices, header.version[0])
             count += 1
         elif ctype == CHUNK_END:
             if len(payload) != _U32.size or _U32.unpack(payload)[0] != count:

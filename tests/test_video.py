@@ -29,6 +29,12 @@ GOLDEN = Path(__file__).with_name("golden") / "clip_hp32-v7_q30_gop2.dicv"
 # pixels are this machine's float synthesis (as the image goldens pin theirs).
 GOLDEN_LATENTS = "78b087a70cdfe9525a94fe4f5dad805c6165944a1f92759298fd865cb48a61b5"
 GOLDEN_PIXELS = "b0a7449dacea1dd2cac84c874a3401f0ad211f9fa1bfa07632642f7670a0f09f"
+# Format 2.0 (per-slice scale shifts in inter frames): hp32-v7, 64x48, 3 frames of the sample (still, still,
+# a 1-px pan), q30, GOP 3, 25 fps: intra, inter, inter, with the shifts pinned below.
+GOLDEN_V2 = Path(__file__).with_name("golden") / "clip_hp32-v7_q30_gop3_v2.dicv"
+GOLDEN_V2_SHIFTS = [(), (7, 5, 2, 6, 1), (7, 3, 2, 6, 0)]
+GOLDEN_V2_LATENTS = "6db0c10abdd6853bd602c82082a06496df450856ac540324a5e00b3c3d488978"
+GOLDEN_V2_PIXELS = "49bc762379105c7227f6c833fdf0c0f1660eee2455c3692bf48ebe6bc22f7030"
 
 
 def tiny_clip(frames: int = 5, h: int = 40, w: int = 56) -> np.ndarray:
@@ -177,6 +183,23 @@ class TestShippedWeights:
         assert clip.latent_digest(latents) == GOLDEN_LATENTS
         assert hashlib.sha256(np.stack(pixels).tobytes()).hexdigest() == GOLDEN_PIXELS
 
+    def test_golden_2_0_clip_decodes_with_its_scale_shifts(self) -> None:
+        data = GOLDEN_V2.read_bytes()
+        header, frames = container.read(data)
+        assert header.version == (2, 0) and [f.scale_shift for f in frames] == GOLDEN_V2_SHIFTS
+        latents, pixels = zip(*clip.decode_latents(data, device=CPU)[1], strict=True)
+        assert clip.latent_digest(latents) == GOLDEN_V2_LATENTS
+        assert hashlib.sha256(np.stack(pixels).tobytes()).hexdigest() == GOLDEN_V2_PIXELS
+        # the shifts are part of the decode: without them the inter frames' strings decode to other values
+        stripped = [container.Frame(f.index, f.kind, f.strings) for f in frames]
+        scheme = clip._open(data, CPU, None, None)[1]
+        ctx = scheme.decode(stripped[0], None, (2, 2))
+        try:
+            wrong = scheme.decode(stripped[1], ctx, (2, 2))
+        except DicodecError:
+            wrong = None
+        assert wrong is None or not torch.equal(wrong, latents[1])
+
     def test_inter_frames_cost_fewer_bits_than_intra_at_equal_quality(self) -> None:
         frames = tiny_clip(6, 64, 64)
         intra = dicodec.encode_video(frames, 50, gop=1, device="cpu")
@@ -213,13 +236,14 @@ def test_video_fuzz_smoke() -> None:
 
 
 def test_video_decode_fuzz_smoke() -> None:
-    """Mutated copies of the golden clip through the whole CPU decoder: only DicodecErrors."""
+    """Mutated copies of the golden clips (1.0 and 2.0) through the whole CPU decoder: only DicodecErrors."""
     lines: list[str] = []
 
     def target(data: bytes) -> None:
         for _ in dicodec.decode_video(data, device="cpu"):
             pass
 
-    result = run_fuzz(40, seed=5, target_fn=target, seeds_data=[GOLDEN.read_bytes()], log=lines.append,
+    seeds = [GOLDEN.read_bytes(), GOLDEN_V2.read_bytes()]
+    result = run_fuzz(40, seed=5, target_fn=target, seeds_data=seeds, log=lines.append,
                       mutators=VIDEO_MUTATORS)  # fmt: skip
     assert not result.failures, lines

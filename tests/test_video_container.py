@@ -124,7 +124,7 @@ class TestRejections:
 
     def test_future_major_version(self) -> None:
         data = bytearray(clip())
-        data[16] = 2
+        data[16] = 3
         with pytest.raises(UnsupportedVersion):
             v.read(bytes(data))
 
@@ -168,3 +168,50 @@ class TestRejections:
         crit += struct.pack(">I", zlib.crc32(b"hi", zlib.crc32(b"Meta")))
         with pytest.raises(Corrupt, match="critical"):
             v.read(data[:pos] + crit + data[pos:])
+
+
+class TestScaleShifts:
+    """Version 2.0: every inter frame carries one scale shift per slice (spec II.3, II.6)."""
+
+    def _clip(self, version: tuple[int, int], shifts: tuple[int, ...] = (3, 15)) -> bytes:
+        h = header(version=version)
+        buf = io.BytesIO()
+        w = v.VideoWriter(buf, h)
+        w.write(v.Frame(0, "intra", (b"z", b"a", b"b")))
+        w.write(v.Frame(1, "inter", (b"z", b"c", b"d"), shifts if version[0] >= 2 else ()))
+        w.write(v.Frame(2, "inter", (b"z", b"e", b"f")))  # no shifts given: all 0
+        w.close()
+        return buf.getvalue()
+
+    def test_new_files_are_2_0_and_carry_the_shifts(self) -> None:
+        assert v.FORMAT_VERSION == (2, 0) and header().version == (2, 0)
+        h, frames = v.read(self._clip((2, 0)))
+        assert h.version == (2, 0)
+        assert [f.scale_shift for f in frames] == [(), (3, 15), (0, 0)]
+        assert frames[1].strings == (b"z", b"c", b"d")
+
+    def test_1_0_files_read_as_before(self) -> None:
+        h, frames = v.read(self._clip((1, 0)))
+        assert h.version == (1, 0) and [f.scale_shift for f in frames] == [(), (), ()]
+        assert frames[1].strings == (b"z", b"c", b"d")
+
+    def test_bad_shifts_are_corrupt(self) -> None:
+        data = self._clip((2, 0))
+        _, frames = v.read(data)
+        payload = v.frame_payload(1, frames[1].strings)  # the strings right after the index
+        bad = struct.pack(">I", 1) + bytes((16, 0)) + payload[4:]
+        with pytest.raises(Corrupt, match="scale shift over 15"):
+            v.read(rechunk(data, 2, payload=bad))
+        with pytest.raises(Corrupt, match="before its 2 scale shifts"):
+            v.read(rechunk(data, 2, payload=struct.pack(">I", 1) + b"\x01"))
+
+    def test_the_writer_refuses_shifts_it_cannot_write(self) -> None:
+        old = v.VideoWriter(io.BytesIO(), header(version=(1, 0)))
+        with pytest.raises(ValueError, match="need an inter frame of version 2.x"):
+            old.write(v.Frame(0, "intra", (b"", b"", b""), (1, 0)))
+        w = v.VideoWriter(io.BytesIO(), header())
+        w.write(v.Frame(0, "intra", (b"", b"", b"")))
+        with pytest.raises(ValueError, match="3 scale shifts, not 2"):
+            w.write(v.Frame(1, "inter", (b"", b"", b""), (0, 0, 0)))
+        with pytest.raises(ValueError, match="outside 0..15"):
+            w.write(v.Frame(1, "inter", (b"", b"", b""), (0, 16)))

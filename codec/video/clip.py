@@ -42,7 +42,7 @@ from dicodec.codec.video.contextual import ContextualLatentCodec, TemporalMeanIn
 from dicodec.errors import Corrupt, DicodecError, ImageError, LimitExceeded, UnavailableError
 
 INTER_CHOICES = ("cheaper", "always")
-CODER = grouped_ans  # video 1.0 codes every string with the grouped ANS coder (bitstream section 8.2)
+CODER = grouped_ans  # video codes every string with the grouped ANS coder (bitstream section 8.2)
 
 
 def frame_tensor(frame: object, size: tuple[int, int] | None, index: int) -> Tensor:
@@ -76,18 +76,25 @@ class _Scheme:
         self.inter = inter if inter is not None else TemporalMeanInter(codec.latent_codec)
 
     @torch.no_grad()
-    def encode(self, x: Tensor, ctx: Tensor | None, choice: str) -> tuple[str, list[bytes], Tensor]:
+    def encode(
+        self, x: Tensor, ctx: Tensor | None, choice: str, scale_shifts: bool = True
+    ) -> tuple[str, list[bytes], Tensor, tuple[int, ...]]:
+        """``(kind, strings, decoded latent, scale shifts)`` of one frame (shifts: inter frames only;
+        ``scale_shifts=False`` codes every slice with shift 0, for measuring what they save)."""
         y = self.codec.analyze(pad_image(x.to(self.device), DOWNSCALE)) * self.gain
         need_intra = ctx is None or choice == "cheaper"
         intra = self.codec.latent_codec.compress(y, CODER, return_latent=True) if need_intra else None
         if intra is not None:
             intra = (intra[0], clamp_latent(intra[1]))
         if ctx is None:
-            return ("intra", *intra)  # type: ignore[misc]
-        strings, y_hat = self.inter.compress(y, ctx, CODER)
+            return ("intra", *intra, ())  # type: ignore[misc]
+        if scale_shifts:
+            strings, shifts, y_hat = self.inter.compress_shifted(y, ctx, CODER)
+        else:
+            (strings, y_hat), shifts = self.inter.compress(y, ctx, CODER), ()
         if intra is not None and sum(map(len, intra[0])) < sum(map(len, strings)):
-            return ("intra", *intra)  # type: ignore[misc]
-        return "inter", strings, y_hat
+            return ("intra", *intra, ())  # type: ignore[misc]
+        return "inter", strings, y_hat, shifts
 
     @torch.no_grad()
     def decode(self, frame: container.Frame, ctx: Tensor | None, latent_shape: tuple[int, int]) -> Tensor:
@@ -108,7 +115,9 @@ class _Scheme:
                 y, index = out if scales else (out, None)
                 return clamp_latent(y), index  # type: ignore[arg-type]
             assert ctx is not None  # the reader guarantees frame 0 is intra
-            out = self.inter.decompress(strings, ctx, CODER, with_scale_index=scales)
+            out = self.inter.decompress(
+                strings, ctx, CODER, with_scale_index=scales, scale_shift=frame.scale_shift
+            )
             return out if scales else (out, None)  # type: ignore[return-value]
         except ValueError as exc:
             raise Corrupt(f"frame {frame.index}: entropy-coded data is corrupt ({exc})") from exc
@@ -132,7 +141,9 @@ def simulate_group_coding(
     encoder's own (``simulate_coding`` of the latent codec and of the inter scheme), so the latents
     are the ones :func:`decode_latents` gives for such a clip (tested); only the float hyper-analysis
     may differ by rounding in a batch. Returns ``y_hat`` (float32) and the scale-table index of every
-    element (``coding_scales`` turns it into scales), both (B, T, M, h, w). For training on what the
+    element (``coding_scales`` turns it into scales), both (B, T, M, h, w), before the scale shifts an
+    encoder picks per inter frame with its range coder (a decoded file's inter frames use narrower
+    indexes, :func:`~dicodec.codec.video.contextual.shift_scale_index`). For training on what the
     video decoder sees (``dicodec.codec.training.video_refine_train``).
     """
     scheme = inter if inter is not None else TemporalMeanInter(codec.latent_codec)
@@ -158,6 +169,7 @@ def encode_clip(
     inter: str = "cheaper",
     on_frame: Callable[[int, str, int], None] | None = None,
     offline: bool | None = None,
+    scale_shifts: bool = True,
 ) -> container.VideoHeader:
     """Code ``frames`` (uint8 HxWx3, any iterable, consumed lazily) into ``out``; returns the header.
 
@@ -169,6 +181,8 @@ def encode_clip(
         inter: ``"cheaper"`` (each inter frame coded both ways, the smaller kept) or ``"always"``.
         on_frame: called after each frame with (index, "intra" | "inter", bytes of the frame).
         offline: never download the image codec when it is not installed.
+        scale_shifts: choose each inter frame's per-slice scale shifts (format 2.0); ``False`` writes
+            them all 0, the 1.0 coding (``scripts/video_inter_gain.py`` measures the difference).
 
     Raises:
         ImageError: a frame of the wrong type or size; DicodecError: no frames, or a value outside
@@ -203,8 +217,10 @@ def encode_clip(
     ctx: Tensor | None = None
     index = 0
     while x is not None:
-        kind, strings, y_hat = scheme.encode(x, None if header.is_key(index) else ctx, inter)
-        writer.write(container.Frame(index, kind, tuple(strings)))
+        kind, strings, y_hat, shifts = scheme.encode(
+            x, None if header.is_key(index) else ctx, inter, scale_shifts
+        )
+        writer.write(container.Frame(index, kind, tuple(strings), shifts))
         if on_frame is not None:
             on_frame(index, kind, sum(map(len, strings)))
         ctx, index = y_hat, index + 1
