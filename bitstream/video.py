@@ -7,8 +7,9 @@ so that neither reader mistakes the other's files::
 
 ``IFRM`` chunks hold intra frames (coded like an image, decodable on their own), ``PFRM`` chunks inter
 frames (coded against the previous decoded frame's latent; from version 2.0 with one scale shift per
-latent slice, chosen by the encoder). Every frame whose index is a multiple of the GOP is intra, so
-decoding can start at any of them. Version 1.0 files (no scale shifts) are read as they always were.
+latent slice, chosen by the encoder, and varint numbers in both). Every frame whose index is a
+multiple of the GOP is intra, so decoding can start at any of them. Version 1.0 files (u32 numbers,
+no scale shifts) are read as they always were.
 
 Unlike the image container, the video container is read and written as a *stream*: :class:`VideoWriter`
 writes each frame as it is coded and :func:`iter_chunks` yields each frame as it is read, so neither
@@ -37,11 +38,19 @@ from dicodec.bitstream.container import (
     _MODEL_NAME,
     MAX_MODEL_NAME,
     MAX_SLICES,
-    MAX_STRING,
     WEIGHTS_HASH_SIZE,
     Buffer,
     check_chunk_header,
     pack_chunk,
+)
+from dicodec.bitstream.video_frames import (
+    CHUNK_INTER,
+    CHUNK_INTRA,
+    FRAME_CHUNKS,
+    MAX_SCALE_SHIFT,
+    Frame,
+    frame_payload,
+    parse_frame,
 )
 from dicodec.errors import BadMagic, Corrupt, LimitExceeded, Truncated, UnsupportedVersion
 
@@ -51,15 +60,10 @@ from dicodec.errors import BadMagic, Corrupt, LimitExceeded, Truncated, Unsuppor
 
 # The image magic with "DIC" -> "DCV": same PNG-style transfer checks, never confused with a .dic file
 MAGIC = b"\x89DCV\r\n\x1a\n"
-FORMAT_VERSION = (2, 0)  # 2.0: PFRM carries per-slice scale shifts (spec II.3, II.6)
+FORMAT_VERSION = (2, 0)  # 2.0: varints in frame chunks, per-slice scale shifts in PFRM (spec II.3, II.6)
 READABLE_MAJORS = (1, 2)
-MAX_SCALE_SHIFT = 15  # a PFRM scale shift: scale-table steps the encoder narrows a slice's scales by
-
 CHUNK_HEAD = b"VHED"
-CHUNK_INTRA = b"IFRM"
-CHUNK_INTER = b"PFRM"
 CHUNK_END = b"VEND"
-FRAME_CHUNKS = {CHUNK_INTRA: "intra", CHUNK_INTER: "inter"}
 
 MAX_DIM = 8192  # a frame is coded as one latent: bounds one frame's decoder memory
 MAX_PIXELS = 2**26  # 8192 x 8192
@@ -221,17 +225,6 @@ class VideoHeader:
         return index % self.gop == 0
 
 
-@dataclass(frozen=True)
-class Frame:
-    """One frame chunk: its index, ``"intra"`` or ``"inter"``, its ``1 + S`` entropy-coded strings and,
-    for a 2.x inter frame, the scale shift of each of the ``S`` slices (``()``: none, i.e. all 0)."""
-
-    index: int
-    kind: str
-    strings: tuple[bytes, ...]
-    scale_shift: tuple[int, ...] = ()
-
-
 # ---------------------------------------------------------------------------------------------------
 # Writing
 # ---------------------------------------------------------------------------------------------------
@@ -254,23 +247,6 @@ def head_payload(h: VideoHeader) -> bytes:
             ),
         )
     )  # fmt: skip
-
-
-def frame_payload(
-    index: int, strings: tuple[bytes, ...] | list[bytes], scale_shift: tuple[int, ...] | None = None
-) -> bytes:
-    """Frame index, a 2.x inter frame's scale shifts (one byte per slice), then each string as u32
-    length + bytes (the layout of an image TILE)."""
-    parts = [_U32.pack(index)]
-    if scale_shift is not None:
-        if any(not 0 <= k <= MAX_SCALE_SHIFT for k in scale_shift):
-            raise ValueError(f"frame {index}: scale shifts {scale_shift} outside 0..{MAX_SCALE_SHIFT}")
-        parts.append(bytes(scale_shift))
-    for s in strings:
-        if len(s) > MAX_STRING:
-            raise ValueError(f"frame {index}: a string of {len(s)} bytes exceeds {MAX_STRING}")
-        parts += (_U32.pack(len(s)), bytes(s))
-    return b"".join(parts)
 
 
 class VideoWriter:
@@ -313,7 +289,8 @@ class VideoWriter:
         elif any(frame.scale_shift):
             raise ValueError(f"frame {frame.index}: scale shifts need an inter frame of version 2.x")
         ctype = CHUNK_INTRA if frame.kind == "intra" else CHUNK_INTER
-        self.stream.write(pack_chunk(ctype, frame_payload(frame.index, frame.strings, shifts)))
+        payload = frame_payload(frame.index, frame.strings, shifts, h.version[0])
+        self.stream.write(pack_chunk(ctype, payload))
         self.frames += 1
 
     def close(self) -> VideoHeader:
@@ -468,37 +445,6 @@ def _as_stream(source: Buffer | BinaryIO) -> BinaryIO:
     return source  # type: ignore[return-value]
 
 
-def _parse_frame(payload: bytes, ctype: bytes, index: int, num_slices: int, major: int = 1) -> Frame:
-    label = _label(ctype, index)
-    n = len(payload)
-    if n < _U32.size or _U32.unpack_from(payload, 0)[0] != index:
-        raise Corrupt(f"corrupt video bitstream: {label} does not carry frame index {index}")
-    pos, strings, shifts = _U32.size, [], ()
-    if ctype == CHUNK_INTER and major >= 2:
-        if n - pos < num_slices:
-            raise Corrupt(f"corrupt video bitstream: {label} ends before its {num_slices} scale shifts")
-        shifts = tuple(payload[pos : pos + num_slices])
-        if max(shifts) > MAX_SCALE_SHIFT:
-            raise Corrupt(f"corrupt video bitstream: {label}: scale shift over {MAX_SCALE_SHIFT}")
-        pos += num_slices
-    for k in range(1 + num_slices):
-        if n - pos < _U32.size:
-            raise Corrupt(f"corrupt video bitstream: {label} ends before the length of string {k}")
-        (length,) = _U32.unpack_from(payload, pos)
-        pos += _U32.size
-        if length > MAX_STRING:
-            raise LimitExceeded(f"video bitstream limit exceeded: {label}: string {k} claims {length} bytes")
-        if length > n - pos:
-            raise Corrupt(
-                f"corrupt video bitstream: {label}: string {k} claims {length} bytes, {n - pos} left"
-            )
-        strings.append(payload[pos : pos + length])
-        pos += length
-    if pos != n:
-        raise Corrupt(f"corrupt video bitstream: {label}: {n - pos} unused bytes after the last string")
-    return Frame(index, FRAME_CHUNKS[ctype], tuple(strings), shifts)
-
-
 def read_header(source: Buffer | BinaryIO) -> VideoHeader:
     """Read and check only the magic and ``VHED`` (``dicodec info``); nothing after them is read."""
     return _read_head(_as_stream(source))[0]
@@ -533,7 +479,8 @@ def _frames(stream: BinaryIO, header: VideoHeader, pos: int) -> Iterator[Frame]:
                 )
             if ctype == CHUNK_INTER and header.is_key(count):
                 raise Corrupt(f"corrupt video bitstream: frame {count} starts a GOP but is not intra")
-            yield _parse_frame(payload, ctype, count, header.num_slices, header.version[0])
+            label = _label(ctype, count)
+            yield parse_frame(payload, ctype, count, header.num_slices, header.version[0], label)
             count += 1
         elif ctype == CHUNK_END:
             if len(payload) != _U32.size or _U32.unpack(payload)[0] != count:

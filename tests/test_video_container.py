@@ -9,6 +9,7 @@ import zlib
 import pytest
 
 from dicodec.bitstream import video as v
+from dicodec.bitstream import video_frames
 from dicodec.errors import BadMagic, Corrupt, LimitExceeded, Truncated, UnsupportedVersion
 
 
@@ -149,11 +150,20 @@ class TestRejections:
             v.read(rechunk(clip(), 0, payload[:10]))
 
     def test_hostile_string_length(self) -> None:
-        data = clip()
+        data = clip()  # 2.0: varint index and lengths
         with pytest.raises(LimitExceeded):
-            v.read(rechunk(data, 1, struct.pack(">II", 0, 2**28 + 1)))
+            v.read(rechunk(data, 1, b"\x00" + video_frames._varint(2**28 + 1)))
+        with pytest.raises(Corrupt, match="claims 1000 bytes"):
+            v.read(rechunk(data, 1, b"\x00" + video_frames._varint(1000)))
+        with pytest.raises(Corrupt, match="longer than 5 bytes"):
+            v.read(rechunk(data, 1, b"\x00" + b"\xff" * 6))
+        with pytest.raises(Corrupt, match="not minimally coded"):
+            v.read(rechunk(data, 1, b"\x00\x81\x00"))
+        old = clip(header(version=(1, 0)))  # 1.0: u32 fields
+        with pytest.raises(LimitExceeded):
+            v.read(rechunk(old, 1, struct.pack(">II", 0, 2**28 + 1)))
         with pytest.raises(Corrupt):
-            v.read(rechunk(data, 1, struct.pack(">II", 0, 1000)))
+            v.read(rechunk(old, 1, struct.pack(">II", 0, 1000)))
 
     def test_unknown_critical_chunk_and_skipped_ancillary(self) -> None:
         data = clip()
@@ -196,14 +206,30 @@ class TestScaleShifts:
         assert frames[1].strings == (b"z", b"c", b"d")
 
     def test_bad_shifts_are_corrupt(self) -> None:
-        data = self._clip((2, 0))
+        data = self._clip((2, 0))  # 2 slices: one byte of two nibbles
         _, frames = v.read(data)
-        payload = v.frame_payload(1, frames[1].strings)  # the strings right after the index
-        bad = struct.pack(">I", 1) + bytes((16, 0)) + payload[4:]
-        with pytest.raises(Corrupt, match="scale shift over 15"):
-            v.read(rechunk(data, 2, payload=bad))
-        with pytest.raises(Corrupt, match="before its 2 scale shifts"):
-            v.read(rechunk(data, 2, payload=struct.pack(">I", 1) + b"\x01"))
+        good = v.frame_payload(1, frames[1].strings, (3, 15))
+        assert good[:2] == b"\x01\x3f"  # varint index 1, then the shifts 3 and 15
+        with pytest.raises(Corrupt, match="its 2 scale shifts"):
+            v.read(rechunk(data, 2, payload=b"\x01"))
+        odd = v.VideoHeader(**{**header().__dict__, "num_slices": 3})
+        buf = io.BytesIO()
+        w = v.VideoWriter(buf, odd)
+        w.write(v.Frame(0, "intra", (b"", b"", b"", b"")))
+        w.write(v.Frame(1, "inter", (b"z", b"a", b"b", b"c"), (1, 2, 3)))
+        w.close()
+        h, frames = v.read(buf.getvalue())
+        assert frames[1].scale_shift == (1, 2, 3)
+        payload = v.frame_payload(1, frames[1].strings, (1, 2, 3))
+        assert payload[1:3] == b"\x12\x30"
+        bad = payload[:2] + b"\x31" + payload[3:]  # the unused low nibble set
+        with pytest.raises(Corrupt, match="unused scale-shift nibble"):
+            v.read(rechunk(buf.getvalue(), 2, payload=bad))
+
+    def test_2_0_frames_are_smaller_than_1_0_frames(self) -> None:
+        strings = (b"z" * 20, b"a" * 30, b"b" * 40)
+        assert len(v.frame_payload(7, strings, (1, 2))) == 1 + 1 + 3 + 90
+        assert len(v.frame_payload(7, strings, None, major=1)) == 4 + 12 + 90
 
     def test_the_writer_refuses_shifts_it_cannot_write(self) -> None:
         old = v.VideoWriter(io.BytesIO(), header(version=(1, 0)))
