@@ -51,6 +51,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from dicodec.arguments import PRECISIONS
+
 
 def sample_image(width: int, height: int) -> np.ndarray:
     path = resources.files("dicodec") / "samples" / "coffee.png"
@@ -348,7 +350,7 @@ def format_end_to_end(rows: list[dict]) -> str:
 )
 @click.option(
     "--precision",
-    type=click.Choice(["float32", "bfloat16"]),
+    type=click.Choice(PRECISIONS),
     default="float32",
     show_default=True,
     help="Arithmetic of the transforms when encoding and decoding (dicodec.encode's and decode's precision).",

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 import dicodec
+from dicodec.arguments import PRECISIONS
 from dicodec.codec.training.video_data import CameraMotion, read_photo, render_clip_uint8
 
 SAMPLE = "dicodec/samples/coffee.png"
@@ -65,7 +66,7 @@ def decode_all(data: bytes, device: str, precision: str = "float32") -> list[np.
 @click.option("--quality", type=int, default=50, show_default=True)
 @click.option("--repeats", type=int, default=2, show_default=True, help="Timed runs after one warm-up.")
 @click.option(
-    "--precision", type=click.Choice(["float32", "bfloat16"]), default="float32", show_default=True,
+    "--precision", type=click.Choice(PRECISIONS), default="float32", show_default=True,
     help="Arithmetic of the transforms (encode_video's and decode_video's precision).",
 )  # fmt: skip
 @click.option("--json-out", type=click.Path(), default=None)

@@ -55,6 +55,7 @@ def _timed(fn, latent: torch.Tensor, repeats: int) -> tuple[float, torch.Tensor]
 @click.option("--repeats", type=int, default=2, show_default=True)
 def main(size: str, qualities: str, model: str, repeats: int) -> None:
     import dicodec
+    from dicodec.arguments import PRECISIONS
     from dicodec.bitstream import container
     from dicodec.codec import registry
     from dicodec.codec.precision import bfloat16_transform
@@ -79,7 +80,7 @@ def main(size: str, qualities: str, model: str, repeats: int) -> None:
             f"{np.count_nonzero(diff) / diff.size:.1%} of values differ"
         )
         files = {}
-        for precision in ("float32", "bfloat16"):
+        for precision in PRECISIONS:
             data = dicodec.encode(image, quality=quality, model=model, device="cpu", precision=precision)
             decoded = dicodec.decode(data, mode="fast", device="cpu")
             files[precision] = f"{len(data)} B, PSNR {_psnr(decoded, image):.3f} dB"
