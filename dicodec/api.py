@@ -115,7 +115,7 @@ def decode(
         precision: the synthesis transform's arithmetic. ``"float32"``: the release's, whose pixels
             are reproducible (golden files); ``"bfloat16"``: bfloat16 on channels-last tensors, about
             twice as fast on CPUs with bfloat16 instructions (AVX512-BF16, AMX), every value within
-            2 levels of float32's (docs/models.md). Latents are the same in both.
+            3 levels of float32's (docs/models.md). Latents are the same in both.
 
     Raises:
         dicodec.DicodecError: any problem with the data; never a bare exception or a crash.
